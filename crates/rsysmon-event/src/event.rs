@@ -1,0 +1,168 @@
+//! The event model: what every event carries, and what each kind adds.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::kind::EventKind;
+
+/// One thing that happened, as rsysmon reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Strictly increasing; a number a reader never sees was lost, and a
+    /// `loss` event says so (see [`Detail::Loss`]).
+    pub seq: u64,
+    /// Wall-clock time of the event in the kernel.
+    #[serde(serialize_with = "rfc3339_nanos")]
+    pub time: DateTime<Utc>,
+    /// Process (thread group) id.
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Process name: the comm of the process's main thread at the event.
+    pub comm: String,
+    #[serde(flatten)]
+    pub detail: Detail,
+}
+
+/// What each kind of event adds to the common fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Detail {
+    /// A new process. `pid`/`tid` are the child's.
+    ProcessCreate {
+        ppid: u32,
+        parent_comm: String,
+        /// The thread in the parent that called fork/clone.
+        creator_tid: u32,
+        uid: u32,
+        gid: u32,
+        /// Image inherited from the parent.
+        exe: String,
+    },
+    /// The process replaced its image.
+    ProcessExec {
+        exe: String,
+        argv: Vec<String>,
+        /// argv was longer than the probe's bound and is cut short.
+        argv_truncated: bool,
+        cwd: String,
+        /// The image before this exec, when known.
+        old_exe: Option<String>,
+        /// The thread that called execve; differs from `tid` when a
+        /// non-leader thread exec'd and took over the process id.
+        old_tid: u32,
+    },
+    /// The last thread of the process exited.
+    ProcessExit {
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        core_dumped: bool,
+        /// Nanoseconds from creation to exit.
+        lifetime_ns: u64,
+    },
+    /// A new thread in process `pid`.
+    ThreadCreate { creator_tid: u32 },
+    /// A thread exited; the process lives on.
+    ThreadExit { exit_code: Option<i32>, signal: Option<i32> },
+    /// Events that were dropped. A loss event stands in for the `lost`
+    /// events it replaces: its `seq` is that of the last of them, so
+    /// `seq - lost` is the seq of the event before the gap.
+    Loss { lost: u64, stage: LossStage },
+}
+
+/// Where in the pipeline events were dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossStage {
+    /// The kernel ring buffer was full when a probe fired.
+    Kernel,
+    /// A record failed validation and was skipped.
+    Decode,
+    /// The daemon's bounded queue was full; the oldest were dropped.
+    Queue,
+    /// A client fell behind and missed events.
+    Client,
+}
+
+impl LossStage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [LossStage; 4] = [LossStage::Kernel, LossStage::Decode, LossStage::Queue, LossStage::Client];
+
+    /// The name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossStage::Kernel => "kernel",
+            LossStage::Decode => "decode",
+            LossStage::Queue => "queue",
+            LossStage::Client => "client",
+        }
+    }
+}
+
+impl Event {
+    /// The kind of this event.
+    pub fn kind(&self) -> EventKind {
+        match self.detail {
+            Detail::ProcessCreate { .. } => EventKind::ProcessCreate,
+            Detail::ProcessExec { .. } => EventKind::ProcessExec,
+            Detail::ProcessExit { .. } => EventKind::ProcessExit,
+            Detail::ThreadCreate { .. } => EventKind::ThreadCreate,
+            Detail::ThreadExit { .. } => EventKind::ThreadExit,
+            Detail::Loss { .. } => EventKind::Loss,
+        }
+    }
+
+    /// How many events this one stands for: `lost` for a loss event, else 1.
+    pub fn weight(&self) -> u64 {
+        match self.detail {
+            Detail::Loss { lost, .. } => lost,
+            _ => 1,
+        }
+    }
+}
+
+/// How a task ended, from the wait(2) status word the kernel keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Termination {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub core_dumped: bool,
+}
+
+impl Termination {
+    /// Split a wait status: low 7 bits the signal, bit 7 core dumped,
+    /// bits 8–15 the exit code when no signal.
+    pub fn from_wait_status(status: u32) -> Self {
+        let signal = (status & 0x7f) as i32;
+        if signal == 0 {
+            Termination { exit_code: Some(((status >> 8) & 0xff) as i32), signal: None, core_dumped: false }
+        } else {
+            Termination { exit_code: None, signal: Some(signal), core_dumped: status & 0x80 != 0 }
+        }
+    }
+}
+
+fn rfc3339_nanos<S: serde::Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&time.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_splits_into_code_or_signal() {
+        assert_eq!(
+            Termination::from_wait_status(3 << 8),
+            Termination { exit_code: Some(3), signal: None, core_dumped: false }
+        );
+        assert_eq!(
+            Termination::from_wait_status(9),
+            Termination { exit_code: None, signal: Some(9), core_dumped: false }
+        );
+        assert_eq!(
+            Termination::from_wait_status(0x80 | 11),
+            Termination { exit_code: None, signal: Some(11), core_dumped: true }
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! JSON lines: one object per event, snake_case keys, documented in
+//! docs/events.md. `v` is the schema version; it changes only when a field
+//! changes meaning or goes away.
+
+use crate::event::Event;
+
+/// Version of the JSON event schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(serde::Serialize)]
+struct Versioned<'a> {
+    v: u32,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+/// The event as one line of JSON, without the newline.
+pub fn to_json_line(event: &Event) -> String {
+    serde_json::to_string(&Versioned { v: SCHEMA_VERSION, event })
+        .expect("events hold only strings and numbers, which always serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Detail, LossStage};
+    use chrono::TimeZone;
+
+    #[test]
+    fn json_line_has_common_fields_kind_and_nanosecond_utc_time() {
+        let event = Event {
+            seq: 7,
+            time: chrono::Utc.timestamp_opt(1_700_000_000, 5).unwrap(),
+            pid: 10,
+            tid: 11,
+            comm: "a\nb".into(),
+            detail: Detail::Loss { lost: 3, stage: LossStage::Kernel },
+        };
+        let line = to_json_line(&event);
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["time"], "2023-11-14T22:13:20.000000005Z");
+        assert_eq!(v["kind"], "loss");
+        assert_eq!(v["comm"], "a\nb");
+        assert_eq!(v["lost"], 3);
+        assert_eq!(v["stage"], "kernel");
+    }
+}

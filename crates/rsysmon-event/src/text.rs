@@ -1,0 +1,145 @@
+//! The book's one-line text form: `HH:MM:SS.mmm: what happened`, local time.
+//!
+//! Names, paths and arguments come from whoever started the process, so
+//! control characters are escaped: a file named "x\n12:00:00.000: …" must
+//! not forge a second line.
+
+use std::fmt::Write;
+
+use chrono::Local;
+
+use crate::event::{Detail, Event};
+
+/// The event as one line of text, without the newline.
+pub fn to_text_line(event: &Event) -> String {
+    let mut out = event.time.with_timezone(&Local).format("%H:%M:%S%.3f: ").to_string();
+    let (pid, tid) = (event.pid, event.tid);
+    let comm = clean(&event.comm);
+    // Writing to a String cannot fail.
+    let _ = match &event.detail {
+        Detail::ProcessCreate { ppid, parent_comm, .. } => {
+            write!(out, "Process {pid} ({comm}) created by process {ppid} ({})", clean(parent_comm))
+        }
+        Detail::ProcessExec { exe, argv, argv_truncated, .. } => {
+            let _ = write!(out, "Process {pid} ({comm}) exec {}", clean(exe));
+            for arg in argv.iter().skip(1) {
+                out.push(' ');
+                out.push_str(&quote(arg));
+            }
+            if *argv_truncated {
+                out.push_str(" …");
+            }
+            Ok(())
+        }
+        Detail::ProcessExit { exit_code, signal, core_dumped, .. } => {
+            let _ = write!(out, "Process {pid} ({comm}) ");
+            ended(&mut out, *exit_code, *signal);
+            if *core_dumped {
+                out.push_str(" (core dumped)");
+            }
+            Ok(())
+        }
+        Detail::ThreadCreate { .. } => write!(out, "Thread {tid} created in process {pid} ({comm})"),
+        Detail::ThreadExit { exit_code, signal } => {
+            let _ = write!(out, "Thread {tid} exited from process {pid} ({comm}) ");
+            match (exit_code, signal) {
+                (_, Some(sig)) => write!(out, "killed by signal {sig}"),
+                (code, None) => write!(out, "with code {}", code.unwrap_or(0)),
+            }
+        }
+        Detail::Loss { lost, stage } => write!(out, "Lost {lost} events ({} stage)", stage.name()),
+    };
+    out
+}
+
+fn ended(out: &mut String, exit_code: Option<i32>, signal: Option<i32>) {
+    let _ = match (exit_code, signal) {
+        (_, Some(sig)) => write!(out, "killed by signal {sig}"),
+        (code, None) => write!(out, "exited with code {}", code.unwrap_or(0)),
+    };
+}
+
+/// Escape control characters and backslashes.
+fn clean(s: &str) -> String {
+    if !s.chars().any(|c| c.is_control() || c == '\\') {
+        return s.to_string();
+    }
+    s.chars().flat_map(char::escape_default).collect()
+}
+
+/// An argument as a shell would need it: quoted if empty or if it has
+/// spaces or quotes, escaped if it has control characters.
+fn quote(arg: &str) -> String {
+    let arg = clean(arg);
+    if arg.is_empty() || arg.chars().any(|c| c.is_whitespace() || c == '\'' || c == '"') {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    } else {
+        arg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn event(detail: Detail) -> Event {
+        Event {
+            seq: 1,
+            time: chrono::Utc.timestamp_opt(1_700_000_000, 660_000_000).unwrap(),
+            pid: 4242,
+            tid: 4243,
+            comm: "ls".into(),
+            detail,
+        }
+    }
+
+    fn body(line: &str) -> &str {
+        line.split_once(": ").unwrap().1
+    }
+
+    #[test]
+    fn book_format_lines() {
+        let e = event(Detail::ProcessCreate {
+            ppid: 4200,
+            parent_comm: "bash".into(),
+            creator_tid: 4200,
+            uid: 0,
+            gid: 0,
+            exe: "/usr/bin/bash".into(),
+        });
+        let line = to_text_line(&e);
+        assert_eq!(line.len(), "18:59:37.660: ".len() + body(&line).len());
+        assert!(line[..12].ends_with(".660"), "{line}");
+        assert_eq!(body(&line), "Process 4242 (ls) created by process 4200 (bash)");
+
+        let e = event(Detail::ProcessExec {
+            exe: "/usr/bin/ls".into(),
+            argv: vec!["ls".into(), "-la".into(), "my dir".into()],
+            argv_truncated: false,
+            cwd: "/".into(),
+            old_exe: None,
+            old_tid: 4242,
+        });
+        assert_eq!(body(&to_text_line(&e)), "Process 4242 (ls) exec /usr/bin/ls -la 'my dir'");
+
+        let e = event(Detail::ProcessExit { exit_code: Some(0), signal: None, core_dumped: false, lifetime_ns: 1 });
+        assert_eq!(body(&to_text_line(&e)), "Process 4242 (ls) exited with code 0");
+        let e = event(Detail::ProcessExit { exit_code: None, signal: Some(9), core_dumped: false, lifetime_ns: 1 });
+        assert_eq!(body(&to_text_line(&e)), "Process 4242 (ls) killed by signal 9");
+
+        let e = event(Detail::ThreadCreate { creator_tid: 4242 });
+        assert_eq!(body(&to_text_line(&e)), "Thread 4243 created in process 4242 (ls)");
+        let e = event(Detail::ThreadExit { exit_code: Some(0), signal: None });
+        assert_eq!(body(&to_text_line(&e)), "Thread 4243 exited from process 4242 (ls) with code 0");
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_lines() {
+        let mut e = event(Detail::ThreadCreate { creator_tid: 1 });
+        e.comm = "x\n00:00:00.000: fake".into();
+        let line = to_text_line(&e);
+        assert!(!line.contains('\n'));
+        assert!(line.contains(r"x\n00:00"));
+    }
+}

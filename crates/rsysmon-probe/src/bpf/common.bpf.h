@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * What every probe shares: the ring buffer, the loss counters, the per-CPU
+ * scratch record, the settings user space fills in before load, and the one
+ * way to submit a record.
+ */
+#ifndef RSYSMON_COMMON_BPF_H
+#define RSYSMON_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "records.h"
+
+#define PF_KTHREAD 0x00200000
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+/* Settings written by user space into .rodata before the programs load. */
+const volatile bool include_kernel_threads = false;
+/* Wake the reader once this many bytes wait in the ring; below that, the
+ * reader finds the data on its own short poll timeout. */
+const volatile __u64 wakeup_bytes = 65536;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024); /* resized by user space */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOSS_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+/*
+ * Records are built here and copied into the ring with bpf_ringbuf_output,
+ * so a record takes exactly its own size in the ring. Twice the largest
+ * record: variable data is written at offsets masked to RECORD_MAX_SIZE - 1,
+ * and one more bounded read may start just below that bound.
+ */
+struct scratch {
+	__u8 buf[RECORD_MAX_SIZE * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+#define VAR_MASK (RECORD_MAX_SIZE - 1)
+
+static __always_inline void *scratch_buf(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
+static __always_inline void count_loss(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&losses, &slot);
+	if (n)
+		*n += 1; /* per-CPU value: no other CPU writes it */
+}
+
+/* Copy a finished record into the ring; count it if the ring is full. */
+static __always_inline void submit(void *rec, __u32 size)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	size &= (RECORD_MAX_SIZE * 2 - 1);
+	if (size < sizeof(struct record_header))
+		return;
+	if (bpf_ringbuf_output(&events, rec, size, flags))
+		count_loss(LOSS_RINGBUF_FULL);
+}
+
+static __always_inline bool is_kernel_thread(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, flags) & PF_KTHREAD;
+}
+
+/* Fill the common header. `task` is the task the event is about. */
+static __always_inline void fill_header(struct record_header *h, __u32 kind, struct task_struct *task)
+{
+	h->kind = kind;
+	h->time_ns = bpf_ktime_get_boot_ns();
+	h->pid = BPF_CORE_READ(task, tgid);
+	h->tid = BPF_CORE_READ(task, pid);
+	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), BPF_CORE_READ(task, group_leader, comm));
+}
+
+#endif /* RSYSMON_COMMON_BPF_H */

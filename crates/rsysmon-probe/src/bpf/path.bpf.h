@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * Full path of a `struct path`, resolved in the probe from the dentry chain.
+ *
+ * bpf_d_path() is only allowed in LSM/fentry programs, which our kernels
+ * refuse, so the walk is done by hand: up d_parent to the root of the mount,
+ * then across to the mount point in the parent mount, until the root of the
+ * mount tree. Components are appended leaf first (see records.h).
+ *
+ * Runs in tracepoint context with preemption disabled and no locks held: the
+ * reads are bpf_probe_read_kernel, so a concurrent rename can at worst give a
+ * stale name, never a fault.
+ */
+#ifndef RSYSMON_PATH_BPF_H
+#define RSYSMON_PATH_BPF_H
+
+#include "common.bpf.h"
+
+#define PATH_MAX_DEPTH 64
+#define NAME_READ_MAX 256
+
+/*
+ * State of one walk, shared with the bpf_loop callback. It lives in a map,
+ * not on the stack: the verifier then treats the offset as any value (kept
+ * in bounds by masking) and checks the callback in a few passes, where a
+ * precisely tracked stack offset would make it explore every iteration.
+ */
+struct path_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	__u32 off;   /* next write offset in the scratch record */
+	__u32 end;   /* no component may start at or past this offset */
+	__u8 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_walk);
+} path_walks SEC(".maps");
+
+static __always_inline struct path_walk *path_walk_state(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&path_walks, &zero);
+}
+
+/*
+ * One step up the tree. A callback for bpf_loop, so the verifier checks it
+ * once instead of once per unrolled iteration. Returns 1 to stop.
+ */
+static long path_step(__u64 index, void *unused)
+{
+	struct path_walk *w = path_walk_state();
+	if (!w)
+		return 1;
+	/* Plain locals: CO-RE relocations must see only kernel types. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+
+	if (dentry == mnt_root) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (mnt_parent == mnt)
+			return 1; /* root of the mount tree */
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mnt_parent;
+		w->vfsmnt = &mnt_parent->mnt;
+		return 0;
+	}
+
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == parent) {
+		w->flags |= PATH_DISCONNECTED; /* root of a detached tree */
+		return 1;
+	}
+
+	__u8 *buf = scratch_buf();
+	__u32 off = w->off;
+	if (!buf || off + NAME_READ_MAX > w->end) {
+		w->flags |= PATH_TRUNCATED;
+		return 1;
+	}
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	long n = bpf_probe_read_kernel_str(buf + (off & VAR_MASK), NAME_READ_MAX, name);
+	if (n <= 0) {
+		w->flags |= PATH_TRUNCATED;
+		return 1;
+	}
+	w->off = off + n;
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Append the components of `path` to the scratch record at `*off`, using at
+ * most `limit` bytes. Returns the path's flags; advances `*off`.
+ */
+static __always_inline __u8 append_path(__u32 *off, __u32 limit, const struct path *path)
+{
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+
+	if (!dentry || !vfsmnt)
+		return PATH_DISCONNECTED;
+
+	struct path_walk *w = path_walk_state();
+	if (!w)
+		return PATH_TRUNCATED;
+	w->dentry = dentry;
+	w->vfsmnt = vfsmnt;
+	w->mnt = container_of(vfsmnt, struct mount, mnt);
+	w->off = *off;
+	w->end = *off + limit;
+	w->flags = 0;
+
+	/* d_unlinked(): unhashed and not its own parent */
+	if (!BPF_CORE_READ(dentry, d_hash.pprev) && BPF_CORE_READ(dentry, d_parent) != dentry)
+		w->flags |= PATH_DELETED;
+
+	long steps = bpf_loop(PATH_MAX_DEPTH, path_step, NULL, 0);
+	if (steps == PATH_MAX_DEPTH)
+		w->flags |= PATH_TRUNCATED;
+	*off = w->off;
+	return w->flags;
+}
+
+#endif /* RSYSMON_PATH_BPF_H */

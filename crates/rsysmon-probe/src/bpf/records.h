@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * The records that cross the ring buffer from the probes to the daemon.
+ *
+ * This header is the one definition of that ABI: the probes include it, and
+ * the Rust side gets the same layouts from it through bindgen (build.rs).
+ *
+ * Every record starts with a `struct record_header`. `size` is the length of
+ * the whole record in bytes, header included; variable-length data (paths,
+ * argv) follows the fixed part of a record, in the order the fixed part lists
+ * the lengths. The decoder checks `kind` and every length before it trusts
+ * them.
+ *
+ * A path is sent as its components from the leaf up to the root, each
+ * terminated by a NUL byte ("libc.so.6\0x86_64-linux-gnu\0lib\0usr\0"): the
+ * probe walks dentries upward and has no room to reverse them, user space
+ * does. Zero components means "/".
+ */
+#ifndef RSYSMON_RECORDS_H
+#define RSYSMON_RECORDS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define RECORD_COMM_LEN 16
+
+/* Upper bounds the probes obey; the decoder rejects anything larger. */
+#define RECORD_MAX_SIZE 16384
+#define RECORD_PATH_MAX 4096
+#define RECORD_ARGV_MAX 4096
+
+enum record_kind {
+	RECORD_PROCESS_CREATE = 1,
+	RECORD_PROCESS_EXEC = 2,
+	RECORD_PROCESS_EXIT = 3,
+	RECORD_THREAD_CREATE = 4,
+	RECORD_THREAD_EXIT = 5,
+};
+
+/* Bits of a path's flags byte. */
+enum record_path_flag {
+	PATH_TRUNCATED = 1,    /* too deep or too long: leading components missing */
+	PATH_DELETED = 2,      /* the file was unlinked (d_unlinked) */
+	PATH_DISCONNECTED = 4, /* the walk ended somewhere that is not a mount root */
+};
+
+/* Slots of the per-CPU loss counter map `losses`. */
+enum record_loss_slot {
+	LOSS_RINGBUF_FULL = 0, /* bpf_ringbuf_output failed: record dropped */
+	LOSS_SLOTS = 1,
+};
+
+struct record_header {
+	__u32 kind;       /* enum record_kind */
+	__u32 size;       /* whole record, header included */
+	__u64 time_ns;    /* CLOCK_BOOTTIME, bpf_ktime_get_boot_ns() */
+	__u32 pid;        /* thread group id of the process the event is about */
+	__u32 tid;        /* thread id the event is about */
+	/* name of the process (its thread group leader's comm) */
+	char comm[RECORD_COMM_LEN];
+};
+
+/* A new thread group: fork, vfork, clone without CLONE_THREAD. */
+struct process_create_record {
+	struct record_header header; /* pid/tid: the child; comm: the child's */
+	__u32 ppid;                  /* real parent's thread group id */
+	__u32 creator_tid;           /* the thread that called fork/clone */
+	__u32 uid;
+	__u32 gid;
+	char parent_comm[RECORD_COMM_LEN];
+	__u16 exe_len;               /* bytes of exe path data that follow */
+	__u8 exe_flags;              /* enum record_path_flag */
+	__u8 _pad[5];
+	/* followed by: exe path components */
+};
+
+/* The process image was replaced by execve/execveat. */
+struct process_exec_record {
+	struct record_header header; /* tid is the thread group id after de_thread */
+	__u32 old_tid;               /* the thread that called execve */
+	__u16 exe_len;
+	__u16 argv_len;              /* NUL-separated arguments */
+	__u16 cwd_len;
+	__u8 exe_flags;
+	__u8 cwd_flags;
+	__u8 argv_truncated;
+	__u8 _pad[3];
+	/* followed by: exe path components, argv bytes, cwd path components */
+};
+
+/* A task exited: the last one of its group (process) or not (thread). */
+struct exit_record {
+	struct record_header header;
+	__u32 exit_code;             /* wait(2) status word */
+	__u32 _pad;
+	__u64 start_time_ns;         /* CLOCK_BOOTTIME at the task's creation */
+};
+
+/* A new thread in an existing thread group (clone with CLONE_THREAD). */
+struct thread_create_record {
+	struct record_header header; /* pid: the process, tid: the new thread */
+	__u32 creator_tid;
+	__u32 _pad;
+};
+
+#endif /* RSYSMON_RECORDS_H */

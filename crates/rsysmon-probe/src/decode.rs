@@ -1,0 +1,268 @@
+//! Turning ring-buffer bytes into typed records, without trusting them.
+//!
+//! Every record is checked before anything in it is used: long enough for
+//! its header, a known kind, a `size` equal to the bytes received, long
+//! enough for its kind's fixed part, and variable-length parts that add up
+//! exactly to the rest. A record that fails any check is an error for the
+//! caller to count and skip; nothing here panics on any input.
+
+use crate::records::{
+    exit_record, process_create_record, process_exec_record, record_header, record_kind, record_path_flag,
+    thread_create_record, RECORD_ARGV_MAX, RECORD_MAX_SIZE, RECORD_PATH_MAX,
+};
+
+/// Fields every record carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// CLOCK_BOOTTIME nanoseconds at the event.
+    pub time_ns: u64,
+    /// Thread group id.
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Process name (the thread group leader's comm).
+    pub comm: String,
+}
+
+/// A path as the probe resolved it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KernelPath {
+    /// Components from the root down.
+    pub components: Vec<String>,
+    /// Leading components are missing (too deep or too long).
+    pub truncated: bool,
+    /// The file had been unlinked.
+    pub deleted: bool,
+    /// The walk did not end at the root of the mount tree.
+    pub disconnected: bool,
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelRecord {
+    ProcessCreate {
+        header: Header,
+        ppid: u32,
+        creator_tid: u32,
+        uid: u32,
+        gid: u32,
+        parent_comm: String,
+        exe: KernelPath,
+    },
+    ProcessExec {
+        header: Header,
+        old_tid: u32,
+        exe: KernelPath,
+        argv: Vec<String>,
+        argv_truncated: bool,
+        cwd: KernelPath,
+    },
+    ProcessExit {
+        header: Header,
+        /// wait(2) status word.
+        status: u32,
+        start_time_ns: u64,
+    },
+    ThreadCreate {
+        header: Header,
+        creator_tid: u32,
+    },
+    ThreadExit {
+        header: Header,
+        status: u32,
+        start_time_ns: u64,
+    },
+}
+
+impl KernelRecord {
+    /// The common fields.
+    pub fn header(&self) -> &Header {
+        match self {
+            KernelRecord::ProcessCreate { header, .. }
+            | KernelRecord::ProcessExec { header, .. }
+            | KernelRecord::ProcessExit { header, .. }
+            | KernelRecord::ThreadCreate { header, .. }
+            | KernelRecord::ThreadExit { header, .. } => header,
+        }
+    }
+}
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record of {len} bytes is shorter than its {need}-byte {what}")]
+    TooShort { len: usize, need: usize, what: &'static str },
+    #[error("record of {len} bytes is longer than the {RECORD_MAX_SIZE}-byte maximum")]
+    TooLong { len: usize },
+    #[error("record says it is {said} bytes but {len} arrived")]
+    SizeMismatch { said: u32, len: usize },
+    #[error("unknown record kind {0}")]
+    UnknownKind(u32),
+    #[error("variable-length fields of {fields} bytes do not match the {rest} bytes after the fixed part")]
+    BadLengths { fields: usize, rest: usize },
+    #[error("{what} of {len} bytes exceeds its {max}-byte bound")]
+    FieldTooLong { what: &'static str, len: usize, max: u32 },
+}
+
+/// Marks the generated record layouts as plain data: integers and byte
+/// arrays only, so every bit pattern is a valid value.
+trait Plain: Copy {}
+impl Plain for record_header {}
+impl Plain for process_create_record {}
+impl Plain for process_exec_record {}
+impl Plain for exit_record {}
+impl Plain for thread_create_record {}
+
+fn read<T: Plain>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
+    let need = std::mem::size_of::<T>();
+    if bytes.len() < need {
+        return Err(DecodeError::TooShort { len: bytes.len(), need, what });
+    }
+    // SAFETY: `bytes` holds at least size_of::<T>() bytes (checked above),
+    // read_unaligned has no alignment requirement, and T is Plain: any bit
+    // pattern is a valid T.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Decode one ring-buffer record.
+pub fn decode(bytes: &[u8]) -> Result<KernelRecord, DecodeError> {
+    if bytes.len() > RECORD_MAX_SIZE as usize {
+        return Err(DecodeError::TooLong { len: bytes.len() });
+    }
+    let raw: record_header = read(bytes, "header")?;
+    if raw.size as usize != bytes.len() {
+        return Err(DecodeError::SizeMismatch { said: raw.size, len: bytes.len() });
+    }
+    let header = Header { time_ns: raw.time_ns, pid: raw.pid, tid: raw.tid, comm: comm(&raw.comm) };
+    match raw.kind {
+        record_kind::RECORD_PROCESS_CREATE => {
+            let r: process_create_record = read(bytes, "process-create record")?;
+            let [exe] = split(bytes, std::mem::size_of_val(&r), [("exe path", r.exe_len, RECORD_PATH_MAX)])?;
+            Ok(KernelRecord::ProcessCreate {
+                header,
+                ppid: r.ppid,
+                creator_tid: r.creator_tid,
+                uid: r.uid,
+                gid: r.gid,
+                parent_comm: comm(&r.parent_comm),
+                exe: path(exe, r.exe_flags),
+            })
+        }
+        record_kind::RECORD_PROCESS_EXEC => {
+            let r: process_exec_record = read(bytes, "process-exec record")?;
+            let [exe, argv, cwd] = split(
+                bytes,
+                std::mem::size_of_val(&r),
+                [
+                    ("exe path", r.exe_len, RECORD_PATH_MAX),
+                    ("argv", r.argv_len, RECORD_ARGV_MAX),
+                    ("cwd path", r.cwd_len, RECORD_PATH_MAX),
+                ],
+            )?;
+            Ok(KernelRecord::ProcessExec {
+                header,
+                old_tid: r.old_tid,
+                exe: path(exe, r.exe_flags),
+                argv: nul_separated(argv),
+                argv_truncated: r.argv_truncated != 0,
+                cwd: path(cwd, r.cwd_flags),
+            })
+        }
+        record_kind::RECORD_PROCESS_EXIT | record_kind::RECORD_THREAD_EXIT => {
+            let r: exit_record = read(bytes, "exit record")?;
+            split(bytes, std::mem::size_of_val(&r), [])?;
+            let (status, start_time_ns) = (r.exit_code, r.start_time_ns);
+            Ok(if raw.kind == record_kind::RECORD_PROCESS_EXIT {
+                KernelRecord::ProcessExit { header, status, start_time_ns }
+            } else {
+                KernelRecord::ThreadExit { header, status, start_time_ns }
+            })
+        }
+        record_kind::RECORD_THREAD_CREATE => {
+            let r: thread_create_record = read(bytes, "thread-create record")?;
+            split(bytes, std::mem::size_of_val(&r), [])?;
+            Ok(KernelRecord::ThreadCreate { header, creator_tid: r.creator_tid })
+        }
+        other => Err(DecodeError::UnknownKind(other)),
+    }
+}
+
+/// Cut the bytes after the fixed part into the variable-length fields,
+/// which must fill it exactly.
+fn split<'a, const N: usize>(
+    bytes: &'a [u8],
+    fixed: usize,
+    fields: [(&'static str, u16, u32); N],
+) -> Result<[&'a [u8]; N], DecodeError> {
+    let rest = &bytes[fixed.min(bytes.len())..];
+    let mut total = 0usize;
+    for (what, len, max) in fields {
+        if u32::from(len) > max {
+            return Err(DecodeError::FieldTooLong { what, len: len.into(), max });
+        }
+        total += usize::from(len);
+    }
+    if total != rest.len() {
+        return Err(DecodeError::BadLengths { fields: total, rest: rest.len() });
+    }
+    let mut at = 0;
+    Ok(fields.map(|(_, len, _)| {
+        let part = &rest[at..at + usize::from(len)];
+        at += usize::from(len);
+        part
+    }))
+}
+
+/// A fixed-size, NUL-padded kernel name.
+fn comm(raw: &[std::os::raw::c_char]) -> String {
+    let bytes: Vec<u8> = raw.iter().map(|&c| c as u8).take_while(|&b| b != 0).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn nul_separated(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes.split(|&b| b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+}
+
+fn path(bytes: &[u8], flags: u8) -> KernelPath {
+    let flags = u32::from(flags);
+    let mut components = nul_separated(bytes);
+    components.reverse();
+    KernelPath {
+        components,
+        truncated: flags & record_path_flag::PATH_TRUNCATED != 0,
+        deleted: flags & record_path_flag::PATH_DELETED != 0,
+        disconnected: flags & record_path_flag::PATH_DISCONNECTED != 0,
+    }
+}
+
+impl KernelPath {
+    /// The path as a user reads it: `/usr/bin/ls`, `/tmp/x (deleted)`,
+    /// `memfd:payload` for fileless images, `…/deep/file` when truncated.
+    pub fn display(&self) -> String {
+        if self.deleted && self.components.len() == 1 && self.components[0].starts_with("memfd:") {
+            return self.components[0].clone();
+        }
+        let mut out = String::new();
+        if self.truncated {
+            out.push('…');
+        }
+        if self.components.is_empty() {
+            out.push('/');
+        }
+        for c in &self.components {
+            out.push('/');
+            out.push_str(c);
+        }
+        if self.deleted {
+            out.push_str(" (deleted)");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+use super::*;
+
+fn bytes_of<T: Plain>(value: &T) -> Vec<u8> {
+    // SAFETY: T is Plain (a repr(C) struct of integers and arrays); its
+    // bytes, padding included, were zero-initialised by Default.
+    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>()).to_vec() }
+}
+
+fn comm16(name: &str) -> [std::os::raw::c_char; 16] {
+    let mut out = [0; 16];
+    for (o, b) in out.iter_mut().zip(name.bytes()) {
+        *o = b as std::os::raw::c_char;
+    }
+    out
+}
+
+fn header(kind: u32, size: usize) -> record_header {
+    record_header { kind, size: size as u32, time_ns: 42, pid: 100, tid: 101, comm: comm16("bash") }
+}
+
+fn exec_record(exe: &[u8], argv: &[u8], cwd: &[u8]) -> Vec<u8> {
+    let mut r = process_exec_record::default();
+    r.old_tid = 101;
+    r.exe_len = exe.len() as u16;
+    r.argv_len = argv.len() as u16;
+    r.cwd_len = cwd.len() as u16;
+    let size = std::mem::size_of_val(&r) + exe.len() + argv.len() + cwd.len();
+    r.header = header(record_kind::RECORD_PROCESS_EXEC, size);
+    let mut out = bytes_of(&r);
+    out.extend_from_slice(exe);
+    out.extend_from_slice(argv);
+    out.extend_from_slice(cwd);
+    out
+}
+
+#[test]
+fn exec_record_decodes_paths_root_first_and_argv_in_order() {
+    let bytes = exec_record(b"ls\0bin\0usr\0", b"ls\0-la\0/tmp\0", b"");
+    let KernelRecord::ProcessExec { header, exe, argv, cwd, old_tid, argv_truncated } = decode(&bytes).unwrap() else {
+        panic!("wrong kind")
+    };
+    assert_eq!(header, Header { time_ns: 42, pid: 100, tid: 101, comm: "bash".into() });
+    assert_eq!(exe.display(), "/usr/bin/ls");
+    assert_eq!(argv, ["ls", "-la", "/tmp"]);
+    assert_eq!(cwd.display(), "/");
+    assert_eq!(old_tid, 101);
+    assert!(!argv_truncated);
+}
+
+#[test]
+fn every_truncation_of_a_valid_record_is_rejected_not_panicking() {
+    let bytes = exec_record(b"ls\0bin\0", b"ls\0", b"tmp\0");
+    for len in 0..bytes.len() {
+        assert!(decode(&bytes[..len]).is_err(), "accepted {len} of {} bytes", bytes.len());
+    }
+    assert!(decode(&bytes).is_ok());
+}
+
+#[test]
+fn size_field_must_match_bytes_received() {
+    let mut bytes = exec_record(b"ls\0", b"", b"");
+    bytes.push(0);
+    assert!(matches!(decode(&bytes), Err(DecodeError::SizeMismatch { .. })));
+}
+
+#[test]
+fn lengths_that_do_not_add_up_are_rejected() {
+    let mut bytes = exec_record(b"ls\0", b"a\0", b"");
+    // claim a longer exe path than the bytes that follow
+    let off = std::mem::offset_of!(process_exec_record, exe_len);
+    bytes[off] = 200;
+    assert!(matches!(decode(&bytes), Err(DecodeError::BadLengths { .. })));
+}
+
+#[test]
+fn unknown_kind_is_rejected() {
+    let size = std::mem::size_of::<thread_create_record>();
+    let mut r = thread_create_record::default();
+    r.header = header(99, size);
+    assert_eq!(decode(&bytes_of(&r)), Err(DecodeError::UnknownKind(99)));
+}
+
+#[test]
+fn oversized_record_is_rejected() {
+    let bytes = vec![0u8; RECORD_MAX_SIZE as usize + 1];
+    assert!(matches!(decode(&bytes), Err(DecodeError::TooLong { .. })));
+}
+
+#[test]
+fn thread_and_exit_records_decode() {
+    let mut t = thread_create_record::default();
+    t.header = header(record_kind::RECORD_THREAD_CREATE, std::mem::size_of_val(&t));
+    t.creator_tid = 100;
+    assert!(matches!(decode(&bytes_of(&t)), Ok(KernelRecord::ThreadCreate { creator_tid: 100, .. })));
+
+    let mut e = exit_record::default();
+    e.header = header(record_kind::RECORD_PROCESS_EXIT, std::mem::size_of_val(&e));
+    e.exit_code = 3 << 8;
+    assert!(matches!(decode(&bytes_of(&e)), Ok(KernelRecord::ProcessExit { status: 0x300, .. })));
+    e.header.kind = record_kind::RECORD_THREAD_EXIT;
+    assert!(matches!(decode(&bytes_of(&e)), Ok(KernelRecord::ThreadExit { .. })));
+}
+
+#[test]
+fn process_create_carries_inherited_exe() {
+    let exe = b"python3\0bin\0usr\0";
+    let mut r = process_create_record::default();
+    r.ppid = 7;
+    r.creator_tid = 8;
+    r.parent_comm = comm16("python3");
+    r.exe_len = exe.len() as u16;
+    r.header = header(record_kind::RECORD_PROCESS_CREATE, std::mem::size_of_val(&r) + exe.len());
+    let mut bytes = bytes_of(&r);
+    bytes.extend_from_slice(exe);
+    let KernelRecord::ProcessCreate { ppid, creator_tid, parent_comm, exe, .. } = decode(&bytes).unwrap() else {
+        panic!("wrong kind")
+    };
+    assert_eq!((ppid, creator_tid, parent_comm.as_str()), (7, 8, "python3"));
+    assert_eq!(exe.display(), "/usr/bin/python3");
+}
+
+#[test]
+fn paths_show_deleted_memfd_and_truncation() {
+    let flags = |f: u32| f as u8;
+    assert_eq!(path(b"x\0tmp\0", flags(record_path_flag::PATH_DELETED)).display(), "/tmp/x (deleted)");
+    assert_eq!(path(b"memfd:payload\0", flags(record_path_flag::PATH_DELETED)).display(), "memfd:payload");
+    assert_eq!(path(b"f\0deep\0", flags(record_path_flag::PATH_TRUNCATED)).display(), "…/deep/f");
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    // xorshift: deterministic noise, with a valid header size half the time
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 300) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if len >= 8 && next() % 2 == 0 {
+            bytes[0..4].copy_from_slice(&((next() % 6) as u32).to_ne_bytes());
+            bytes[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
+        }
+        let _ = decode(&bytes);
+    }
+}

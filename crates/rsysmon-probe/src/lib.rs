@@ -1,0 +1,14 @@
+//! rsysmon's kernel side: the BPF probes, how they are loaded and attached,
+//! and the ring buffer they write to.
+//!
+//! The probes are C with CO-RE (`src/bpf/`), compiled by clang in `build.rs`
+//! into one BPF object. Its record layouts come from `src/bpf/records.h`
+//! through bindgen, so the probes and [`records`] cannot disagree.
+
+mod decode;
+mod loader;
+pub mod records;
+mod skel;
+
+pub use decode::{decode, DecodeError, Header, KernelPath, KernelRecord};
+pub use loader::{ProbeConfig, ProbeError, Probes, RecordReader};

@@ -1,0 +1,168 @@
+//! Loading, attaching and reading the probes.
+//!
+//! All programs attach or none do, like a driver's DriverEntry that rolls
+//! back on failure: links are collected as they attach and dropped (so
+//! detached) if any later one fails. Dropping [`Probes`] detaches everything;
+//! nothing is pinned, so nothing outlives the process.
+
+use std::mem::MaybeUninit;
+use std::path::Path;
+use std::time::Duration;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
+
+use crate::records::record_loss_slot;
+use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
+
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+const PAGE_SIZE: usize = 4096;
+
+/// What the probes do, decided before they load.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Report kernel threads (PF_KTHREAD) too.
+    pub include_kernel_threads: bool,
+    /// Size of the kernel ring buffer in bytes; rounded up to a power of two
+    /// of at least one page, as the kernel requires.
+    pub ring_buffer_bytes: usize,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self { include_kernel_threads: false, ring_buffer_bytes: 8 << 20 }
+    }
+}
+
+/// Why the probes could not be loaded or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the kernel has no BTF ({KERNEL_BTF} is missing): rsysmon needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")]
+    NoKernelBtf,
+    #[error("permission denied loading BPF probes: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)")]
+    PermissionDenied,
+    #[error("could not {action}")]
+    Bpf {
+        action: String,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+}
+
+impl ProbeError {
+    fn bpf(action: impl Into<String>, source: libbpf_rs::Error) -> Self {
+        if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+            return ProbeError::PermissionDenied;
+        }
+        ProbeError::Bpf { action: action.into(), source }
+    }
+}
+
+/// The loaded and attached probes. Dropping this detaches them all.
+pub struct Probes {
+    // Links first: fields drop in order, so programs detach before the
+    // object that owns them is closed.
+    links: Vec<Link>,
+    attached: Vec<String>,
+    skel: RsysmonSkel<'static>,
+}
+
+impl Probes {
+    /// Open, configure, load and attach every probe, or none.
+    pub fn load(config: &ProbeConfig) -> Result<Self, ProbeError> {
+        if !Path::new(KERNEL_BTF).exists() {
+            return Err(ProbeError::NoKernelBtf);
+        }
+        // The skeleton borrows its object storage for as long as it lives;
+        // a process loads the probes once, so that storage (a few pointers)
+        // is given the process's lifetime.
+        let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = RsysmonSkelBuilder::default()
+            .open(storage)
+            .map_err(|e| ProbeError::bpf("open the BPF object", e))?;
+
+        let ring_bytes = config.ring_buffer_bytes.max(PAGE_SIZE).next_power_of_two();
+        let rodata = open.maps.rodata_data.as_deref_mut().expect("rsysmon.bpf.c has .rodata");
+        rodata.include_kernel_threads = config.include_kernel_threads;
+        // Wake the reader when a quarter of the ring is used: often enough to
+        // leave room for bursts, rarely enough to batch the wake-ups.
+        rodata.wakeup_bytes = (ring_bytes / 4) as u64;
+        open.maps
+            .events
+            .set_max_entries(ring_bytes as u32)
+            .map_err(|e| ProbeError::bpf("size the ring buffer", e))?;
+
+        let mut skel = open.load().map_err(|e| ProbeError::bpf("load the BPF programs", e))?;
+
+        let mut links = Vec::new();
+        let mut attached = Vec::new();
+        for prog in skel.object_mut().progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            let section = prog.section().to_string_lossy().into_owned();
+            let link = prog
+                .attach()
+                .map_err(|e| ProbeError::bpf(format!("attach probe {name} ({section})"), e))?;
+            links.push(link);
+            attached.push(section);
+        }
+        Ok(Self { links, attached, skel })
+    }
+
+    /// The attach points of the probes, e.g. `tp_btf/sched_process_fork`.
+    pub fn attached(&self) -> &[String] {
+        &self.attached
+    }
+
+    /// Records the probes dropped because the ring buffer was full, summed
+    /// over all CPUs since load.
+    pub fn kernel_losses(&self) -> Result<u64, ProbeError> {
+        let key = record_loss_slot::LOSS_RINGBUF_FULL.to_ne_bytes();
+        let values = self
+            .skel
+            .maps
+            .losses
+            .lookup_percpu(&key, MapFlags::ANY)
+            .map_err(|e| ProbeError::bpf("read the loss counters", e))?
+            .unwrap_or_default();
+        Ok(values
+            .iter()
+            .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes))
+            .sum())
+    }
+
+    /// A reader that hands each record, as raw bytes, to `on_record`.
+    pub fn reader<'a>(&'a self, mut on_record: impl FnMut(&[u8]) + 'a) -> Result<RecordReader<'a>, ProbeError> {
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&self.skel.maps.events, move |data| {
+                on_record(data);
+                0
+            })
+            .map_err(|e| ProbeError::bpf("attach to the ring buffer", e))?;
+        let ring = builder.build().map_err(|e| ProbeError::bpf("create the ring buffer reader", e))?;
+        Ok(RecordReader { ring })
+    }
+
+    /// How many programs are attached.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+}
+
+/// Reads the ring buffer. The probes wake it only once enough data waits,
+/// so each call also drains whatever arrived without a wake-up.
+pub struct RecordReader<'a> {
+    ring: RingBuffer<'a>,
+}
+
+impl RecordReader<'_> {
+    /// Wait up to `timeout` for a wake-up, then consume everything waiting.
+    pub fn poll(&self, timeout: Duration) -> Result<(), ProbeError> {
+        match self.ring.poll(timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ProbeError::bpf("poll the ring buffer", e)),
+        }
+        self.ring.consume().map_err(|e| ProbeError::bpf("read the ring buffer", e))
+    }
+}

@@ -1,0 +1,47 @@
+//! Writing events out: the terminal or a file, as text or JSON lines.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use rsysmon_event::{to_json_line, to_text_line, Event, Filter};
+
+use crate::hub::Hub;
+
+/// Text as in the book, or JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl Format {
+    pub fn line(self, event: &Event) -> String {
+        match self {
+            Format::Text => to_text_line(event),
+            Format::Json => to_json_line(event),
+        }
+    }
+}
+
+/// Take events from `hub` and write the selected ones until the hub is
+/// closed and empty. A reader that went away (broken pipe) ends the loop
+/// quietly and closes the hub, which stops the pipeline.
+pub fn write_events(hub: &Hub, filter: &Filter, format: Format, out: impl Write) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    let result = (|| loop {
+        let batch = hub.pop_all(Duration::from_millis(200));
+        if batch.is_empty() && hub.is_closed() {
+            return out.flush();
+        }
+        for event in batch.iter().filter(|e| filter.matches(e)) {
+            out.write_all(format.line(event).as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+    })();
+    hub.close();
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,137 @@
+//! From ring-buffer bytes to numbered, timestamped, enriched events.
+//!
+//! The sensor is where sequence numbers are given out, so it is also where
+//! losses before it become visible: a record the kernel could not write, or
+//! one that failed decoding, takes up sequence numbers like any event, and a
+//! `loss` event stands in for them.
+
+use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
+use rsysmon_probe::{decode, KernelRecord};
+
+use crate::clock::BootClock;
+use crate::process_table::ProcessTable;
+use crate::stats::Stats;
+
+/// Turns records into events. Single-threaded: it runs in the reader loop.
+pub struct Sensor {
+    clock: BootClock,
+    table: ProcessTable,
+    last_seq: u64,
+    kernel_losses_seen: u64,
+    stats: Stats,
+}
+
+impl Sensor {
+    pub fn new(clock: BootClock, table: ProcessTable) -> Self {
+        Self { clock, table, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
+    }
+
+    /// One ring-buffer record. A record that fails decoding comes back as a
+    /// `loss` event for the decode stage, never as a panic.
+    pub fn on_record(&mut self, bytes: &[u8]) -> Event {
+        match decode(bytes) {
+            Ok(record) => self.event(record),
+            Err(_) => self.loss(1, LossStage::Decode, BootClock::boot_now_ns()),
+        }
+    }
+
+    /// The kernel's running total of dropped records. When it has grown, a
+    /// `loss` event for the difference.
+    pub fn on_kernel_losses(&mut self, total: u64) -> Option<Event> {
+        let new = total.checked_sub(self.kernel_losses_seen).filter(|&n| n > 0)?;
+        self.kernel_losses_seen = total;
+        Some(self.loss(new, LossStage::Kernel, BootClock::boot_now_ns()))
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn loss(&mut self, lost: u64, stage: LossStage, time_ns: u64) -> Event {
+        self.last_seq += lost;
+        self.stats.count_loss(stage, lost);
+        self.stats.count_kind(EventKind::Loss);
+        Event {
+            seq: self.last_seq,
+            time: self.clock.to_utc(time_ns),
+            pid: 0,
+            tid: 0,
+            comm: String::new(),
+            detail: Detail::Loss { lost, stage },
+        }
+    }
+
+    fn event(&mut self, record: KernelRecord) -> Event {
+        let header = record.header().clone();
+        let detail = match record {
+            KernelRecord::ProcessCreate { ppid, creator_tid, uid, gid, parent_comm, exe, .. } => {
+                let exe = exe.display();
+                self.table.created(header.pid, &exe);
+                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, exe }
+            }
+            KernelRecord::ProcessExec { old_tid, exe, argv, argv_truncated, cwd, .. } => {
+                let exe = exe.display();
+                let old_exe = self.table.exec(header.pid, &exe);
+                Detail::ProcessExec { exe, argv, argv_truncated, cwd: cwd.display(), old_exe, old_tid }
+            }
+            KernelRecord::ProcessExit { status, start_time_ns, .. } => {
+                self.table.exited(header.pid);
+                let t = Termination::from_wait_status(status);
+                Detail::ProcessExit {
+                    exit_code: t.exit_code,
+                    signal: t.signal,
+                    core_dumped: t.core_dumped,
+                    lifetime_ns: header.time_ns.saturating_sub(start_time_ns),
+                }
+            }
+            KernelRecord::ThreadCreate { creator_tid, .. } => Detail::ThreadCreate { creator_tid },
+            KernelRecord::ThreadExit { status, .. } => {
+                let t = Termination::from_wait_status(status);
+                Detail::ThreadExit { exit_code: t.exit_code, signal: t.signal }
+            }
+        };
+        self.last_seq += 1;
+        let event = Event {
+            seq: self.last_seq,
+            time: self.clock.to_utc(header.time_ns),
+            pid: header.pid,
+            tid: header.tid,
+            comm: header.comm,
+            detail,
+        };
+        self.stats.count_kind(event.kind());
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sensor() -> Sensor {
+        Sensor::new(BootClock::now(), ProcessTable::default())
+    }
+
+    #[test]
+    fn bad_records_become_decode_losses_with_their_own_seq() {
+        let mut s = sensor();
+        let e = s.on_record(&[1, 2, 3]);
+        assert_eq!(e.seq, 1);
+        assert_eq!(e.detail, Detail::Loss { lost: 1, stage: LossStage::Decode });
+        assert_eq!(s.stats().lost(LossStage::Decode), 1);
+    }
+
+    #[test]
+    fn kernel_losses_take_the_seq_numbers_of_the_lost_events() {
+        let mut s = sensor();
+        s.on_record(&[]);
+        assert!(s.on_kernel_losses(0).is_none());
+        let loss = s.on_kernel_losses(5).unwrap();
+        assert_eq!((loss.seq, loss.weight()), (6, 5));
+        assert!(s.on_kernel_losses(5).is_none());
+        let loss = s.on_kernel_losses(7).unwrap();
+        assert_eq!((loss.seq, loss.weight()), (8, 2));
+        assert_eq!(s.stats().lost(LossStage::Kernel), 7);
+    }
+}

@@ -1,0 +1,62 @@
+//! Counters of what went through the pipeline and what was lost where.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rsysmon_event::{EventKind, LossStage};
+
+/// Events per kind and losses per stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    kinds: BTreeMap<EventKind, u64>,
+    losses: BTreeMap<LossStage, u64>,
+}
+
+impl Stats {
+    pub fn count_kind(&mut self, kind: EventKind) {
+        *self.kinds.entry(kind).or_default() += 1;
+    }
+
+    pub fn count_loss(&mut self, stage: LossStage, n: u64) {
+        *self.losses.entry(stage).or_default() += n;
+    }
+
+    pub fn lost(&self, stage: LossStage) -> u64 {
+        self.losses.get(&stage).copied().unwrap_or(0)
+    }
+
+    pub fn events(&self, kind: EventKind) -> u64 {
+        self.kinds.get(&kind).copied().unwrap_or(0)
+    }
+}
+
+/// `events: process-create=3 … ; lost: kernel=0 decode=0 queue=0`
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "events:")?;
+        for kind in EventKind::ALL.into_iter().filter(|&k| k != EventKind::Loss) {
+            write!(f, " {kind}={}", self.events(kind))?;
+        }
+        write!(f, "; lost:")?;
+        for stage in LossStage::ALL.into_iter().filter(|&s| s != LossStage::Client) {
+            write!(f, " {}={}", stage.name(), self.lost(stage))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lists_every_kind_and_stage() {
+        let mut s = Stats::default();
+        s.count_kind(EventKind::ThreadCreate);
+        s.count_loss(LossStage::Queue, 4);
+        let line = s.to_string();
+        assert!(line.starts_with("events: process-create=0 "), "{line}");
+        assert!(line.contains("thread-create=1"));
+        assert!(line.ends_with("lost: kernel=0 decode=0 queue=4"), "{line}");
+    }
+}
