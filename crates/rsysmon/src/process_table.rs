@@ -52,6 +52,7 @@ impl ProcessTable {
     }
 
     /// How many processes the table holds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.exe.len()
     }

@@ -1,0 +1,232 @@
+//! What the root integration tests share: a real `rsysmon run --json`
+//! monitor whose events can be waited for, and test programs built from
+//! `tests/programs/*.c`.
+//!
+//! Every monitor sees every process on the machine, so tests select the
+//! events of the pids they started, never "the next event".
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const RSYSMON: &str = env!("CARGO_BIN_EXE_rsysmon");
+
+/// Whether root tests should run. They fail loudly without root unless
+/// RSYSMON_SKIP_ROOT_TESTS=1 is set on purpose.
+pub fn root_tests_enabled() -> bool {
+    if std::env::var("RSYSMON_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
+        eprintln!("RSYSMON_SKIP_ROOT_TESTS=1: skipping a root integration test");
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "root integration tests need root (BPF); set RSYSMON_SKIP_ROOT_TESTS=1 to skip them on purpose");
+    true
+}
+
+/// Skip the calling test when root tests are disabled on purpose.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !support::root_tests_enabled() {
+            return;
+        }
+    };
+}
+
+/// The calling thread's id.
+pub fn gettid() -> u32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() as u32 }
+}
+
+/// Make a spawned child die with the thread that spawned it (the test), so
+/// no process a test starts outlives it.
+pub fn die_with_test(cmd: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and
+    // exec here.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A running `rsysmon run --json`.
+pub struct Monitor {
+    child: Child,
+    events: Arc<Mutex<Vec<Value>>>,
+    reader: Option<thread::JoinHandle<()>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Monitor {
+    /// Start a monitor with extra `rsysmon run` arguments and wait until
+    /// its probes are attached.
+    pub fn start(args: &[&str]) -> Monitor {
+        let mut cmd = Command::new(RSYSMON);
+        cmd.arg("run").arg("--json").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon");
+        let stdout = child.stdout.take().unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let events = Arc::clone(&events);
+            thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let value: Value =
+                        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                    events.lock().unwrap().push(value);
+                }
+            })
+        };
+        let stderr = Arc::new(Mutex::new(String::new()));
+        wait_ready(child.stderr.take().unwrap(), Arc::clone(&stderr), &mut child);
+        Monitor { child, events, reader: Some(reader), stderr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything received so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Wait until `done` holds for the events received, or panic after 20 s
+    /// showing what did arrive for `pid`s the test cares about.
+    pub fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let events = self.events();
+            if done(&events) {
+                return events;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; stderr: {}", self.stderr.lock().unwrap());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop with SIGINT as a user would; returns all events and stderr.
+    pub fn stop(mut self) -> (Vec<Value>, String) {
+        // SAFETY: kill on a pid we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().expect("wait for rsysmon");
+        if let Some(r) = self.reader.take() {
+            r.join().expect("reader thread");
+        }
+        // Give the stderr thread a moment to read the summary line.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.stderr.lock().unwrap().contains("rsysmon: events:") && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        assert!(status.success(), "rsysmon exited with {status}; stderr: {stderr}");
+        (self.events(), stderr)
+    }
+
+    /// Pause the monitor's process (SIGSTOP): the kernel keeps writing into
+    /// the ring buffer while nothing reads it.
+    pub fn pause(&self) {
+        // SAFETY: kill on a pid we spawned.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGSTOP) };
+    }
+
+    pub fn resume(&self) {
+        // SAFETY: kill on a pid we spawned.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(stderr: ChildStderr, text: Arc<Mutex<String>>, child: &mut Child) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            text.lock().unwrap().push_str(&line);
+            text.lock().unwrap().push('\n');
+            if line.contains("probes attached") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("rsysmon did not attach its probes within 60 s (exit: {:?})", child.try_wait());
+    }
+}
+
+/// Events of one kind about one pid, in arrival order.
+pub fn of(events: &[Value], kind: &str, pid: u32) -> Vec<Value> {
+    events.iter().filter(|e| e["kind"] == kind && e["pid"] == pid).cloned().collect()
+}
+
+/// Build `tests/programs/NAME.c` once per test binary; returns its path.
+pub fn program(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs").join(format!("{name}.c"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("programs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("{name}-{}", std::process::id()));
+    let status = Command::new("cc")
+        .args(["-O1", "-pthread", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run cc (install gcc: make deps)");
+    assert!(status.success(), "compiling {} failed", src.display());
+    built.insert(name.to_string(), out.clone());
+    out
+}
+
+/// Run a test program to completion; returns its stdout lines.
+pub fn run_program(path: &Path, args: &[&str]) -> (u32, Vec<String>) {
+    let mut cmd = Command::new(path);
+    cmd.args(args).stdout(Stdio::piped());
+    let child = die_with_test(&mut cmd).spawn().expect("spawn test program");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait for test program");
+    let lines = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    (pid, lines)
+}
+
+/// The number after `key ` in the line starting with it: "tid 123" → 123.
+pub fn field(lines: &[String], key: &str) -> Vec<u32> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(key).and_then(|rest| rest.trim().split(' ').next()?.parse().ok()))
+        .collect()
+}
+
+/// Real path, as the kernel reports it (no symlinks).
+pub fn real(path: &str) -> String {
+    std::fs::canonicalize(path).unwrap().to_string_lossy().into_owned()
+}
