@@ -11,7 +11,7 @@ mod kind;
 mod text;
 
 pub use event::{Detail, Event, LossStage, Termination};
-pub use filter::Filter;
+pub use filter::{BadPattern, CommPattern, Filter};
 pub use json::{to_json_line, SCHEMA_VERSION};
 pub use kind::{EventKind, UnknownKind};
 pub use text::to_text_line;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use rsysmon_event::EventKind;
 
-use crate::hub::DEFAULT_CAPACITY;
+use crate::queue::DEFAULT_CAPACITY;
 
 const ABOUT: &str = "Linux system-activity monitor: every process and thread that starts and ends, live, from \
                      kernel probes";
@@ -35,11 +35,145 @@ pub struct Cli {
     pub command: Command,
 }
 
+const DAEMON_HELP: &str = "\
+The daemon keeps the newest events (queue.max_events, default 10000) and
+serves them on a Unix socket (default /run/rsysmon/rsysmon.sock) to the
+client commands: `rsysmon watch`, `rsysmon events`, `rsysmon status`.
+
+Configuration: TOML, /etc/rsysmon/config.toml by default (optional; every
+key has a default; flags override it):
+
+  [queue]
+  max_events = 10000       # events kept for `rsysmon events`
+  client_backlog = 10000   # events a client may fall behind before missing some
+  [socket]
+  path = \"/run/rsysmon/rsysmon.sock\"
+  read_group = \"rsysmon\"   # members may read events; only root changes state
+  [probes]
+  include_kernel_threads = false
+  ring_buffer_kib = 8192
+
+Under systemd: packaging/rsysmon.service (see docs/daemon.md).";
+
+const CLIENT_HELP: &str = "\
+Talks to a running `rsysmon daemon` over its control socket. Reading events
+needs root or membership of the daemon's socket.read_group.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Watch the whole system in the foreground and print each event.
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Run the monitor as a service that clients connect to.
+    #[command(after_help = DAEMON_HELP)]
+    Daemon(DaemonArgs),
+    /// Stream events live from the daemon.
+    #[command(after_help = CLIENT_HELP)]
+    Watch(WatchArgs),
+    /// Print the events the daemon keeps, oldest first.
+    #[command(after_help = CLIENT_HELP)]
+    Events(EventsArgs),
+    /// Show the daemon's counters: uptime, probes, events, losses, queue, clients.
+    #[command(after_help = CLIENT_HELP)]
+    Status(StatusArgs),
+}
+
+/// Options of `rsysmon daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Configuration file [default: /etc/rsysmon/config.toml, if present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Control socket path (overrides socket.path).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Events kept for `rsysmon events` (overrides queue.max_events).
+    #[arg(long, value_name = "EVENTS")]
+    pub queue_size: Option<usize>,
+    /// Also report kernel threads (overrides probes.include_kernel_threads).
+    #[arg(long)]
+    pub include_kernel: bool,
+}
+
+impl DaemonArgs {
+    /// Flags win over the configuration file.
+    pub fn apply(&self, config: &mut crate::config::Config) {
+        if let Some(socket) = &self.socket {
+            config.socket.path = socket.clone();
+        }
+        if let Some(n) = self.queue_size {
+            config.queue.max_events = n.max(1);
+        }
+        if self.include_kernel {
+            config.probes.include_kernel_threads = true;
+        }
+    }
+}
+
+/// Which daemon to talk to.
+#[derive(Debug, Args)]
+pub struct SocketArg {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH", default_value = crate::config::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+}
+
+/// Which events a client wants.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Only these kinds (comma-separated or repeated). Loss events always show.
+    #[arg(long, value_name = "KIND", value_delimiter = ',')]
+    pub kind: Vec<EventKind>,
+    /// Only these processes (repeatable).
+    #[arg(long, value_name = "PID")]
+    pub pid: Vec<u32>,
+    /// Only processes whose name matches this shell pattern, e.g. 'ssh*'.
+    #[arg(long, value_name = "GLOB")]
+    pub comm: Option<rsysmon_event::CommPattern>,
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> rsysmon_event::Filter {
+        rsysmon_event::Filter {
+            kinds: self.kind.iter().copied().collect(),
+            pids: self.pid.iter().copied().collect(),
+            comm: self.comm.clone(),
+        }
+    }
+}
+
+/// Options of `rsysmon watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub socket: SocketArg,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Options of `rsysmon events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub socket: SocketArg,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only the newest N (after filtering).
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+}
+
+/// Options of `rsysmon status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub socket: SocketArg,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `rsysmon run`.
@@ -92,9 +226,19 @@ mod tests {
     #[test]
     fn kinds_parse_comma_separated_and_reject_unknown() {
         let cli = Cli::try_parse_from(["rsysmon", "run", "--kind", "process-exec,thread-exit"]).unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else { panic!("parsed as another command") };
         assert_eq!(args.kind, [EventKind::ProcessExec, EventKind::ThreadExit]);
         let err = Cli::try_parse_from(["rsysmon", "run", "--kind", "nope"]).unwrap_err().to_string();
         assert!(err.contains("unknown event kind"), "{err}");
+    }
+
+    #[test]
+    fn client_commands_take_filters_and_a_socket() {
+        let cli = Cli::try_parse_from(["rsysmon", "watch", "--comm", "ssh*", "--pid", "4", "--socket", "/tmp/s"]).unwrap();
+        let Command::Watch(args) = cli.command else { panic!("parsed as another command") };
+        assert_eq!(args.socket.socket, PathBuf::from("/tmp/s"));
+        let filter = args.filter.filter();
+        assert!(filter.pids.contains(&4) && filter.comm.is_some());
+        assert!(Cli::try_parse_from(["rsysmon", "watch", "--comm", "[bad"]).is_err());
     }
 }

@@ -1,205 +1,122 @@
-//! The bounded queue between the sensor and the outputs.
+//! Where the sensor's events go: a bounded history and every subscriber.
 //!
-//! Like the book's list capped at 10000 items, it never holds more than its
-//! capacity: when full, the oldest event is dropped. Dropped events are not
-//! forgotten: they are folded into one `loss` event for the queue stage that
-//! waits in front of the oldest kept event, so a reader sees exactly where
-//! the gap is and how large it is.
+//! Publishing never blocks: the history and each subscriber's backlog are
+//! bounded queues that drop their oldest events (and say so) when full, so
+//! a stalled client costs itself events, never the pipeline or the others.
 
-use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use rsysmon_event::{Detail, Event, LossStage};
+use rsysmon_event::{Event, LossStage};
 
-/// Default capacity, in events.
-pub const DEFAULT_CAPACITY: usize = 10_000;
+use crate::queue::EventQueue;
 
-/// A bounded, drop-oldest, many-producer queue with one consumer.
+/// The daemon's history plus its live subscribers.
 pub struct Hub {
-    state: Mutex<State>,
-    ready: Condvar,
-}
-
-struct State {
-    queue: VecDeque<Event>,
-    /// Stands for everything dropped since the consumer last read; always
-    /// older than everything in `queue`.
-    front_loss: Option<Event>,
-    capacity: usize,
-    dropped: u64,
-    closed: bool,
+    history: Option<EventQueue>,
+    subscribers: Mutex<Vec<Arc<EventQueue>>>,
 }
 
 impl Hub {
-    /// A queue holding at most `capacity` events (at least 1).
-    pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        let queue = VecDeque::with_capacity(capacity.min(65_536));
+    /// A hub keeping the newest `history` events (none if `None`).
+    pub fn new(history: Option<usize>) -> Self {
         Self {
-            state: Mutex::new(State { queue, front_loss: None, capacity, dropped: 0, closed: false }),
-            ready: Condvar::new(),
+            history: history.map(|n| EventQueue::new(n, LossStage::Queue)),
+            subscribers: Mutex::new(Vec::new()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves a consistent queue behind.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn subscribers(&self) -> MutexGuard<'_, Vec<Arc<EventQueue>>> {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Add an event, dropping the oldest if full.
-    pub fn push(&self, event: Event) {
-        let mut state = self.lock();
-        if state.queue.len() >= state.capacity {
-            state.drop_oldest();
+    /// Hand an event to the history and to every subscriber.
+    pub fn publish(&self, event: Event) {
+        let mut subscribers = self.subscribers();
+        // Subscribers that went away are dropped here, on the next event.
+        subscribers.retain(|s| !s.is_closed());
+        for s in subscribers.iter() {
+            s.push(event.clone());
         }
-        state.queue.push_back(event);
-        drop(state);
-        self.ready.notify_one();
-    }
-
-    /// Add an event if there is one.
-    pub fn push_opt(&self, event: Option<Event>) {
-        if let Some(event) = event {
-            self.push(event);
+        drop(subscribers);
+        if let Some(history) = &self.history {
+            history.push(event);
         }
     }
 
-    /// Everything queued, oldest first; waits up to `timeout` if empty.
-    pub fn pop_all(&self, timeout: Duration) -> Vec<Event> {
-        let mut state = self.lock();
-        if state.queue.is_empty() && state.front_loss.is_none() && !state.closed {
-            state = self.ready.wait_timeout(state, timeout).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        let mut out = Vec::with_capacity(state.queue.len() + 1);
-        out.extend(state.front_loss.take());
-        out.extend(state.queue.drain(..));
-        out
+    /// A new live subscriber: every event published from now on, until it
+    /// closes its queue, with a backlog of `capacity` events whose overflow
+    /// is lost at `stage`.
+    pub fn subscribe(&self, capacity: usize, stage: LossStage) -> Arc<EventQueue> {
+        let queue = Arc::new(EventQueue::new(capacity, stage));
+        self.subscribers().push(Arc::clone(&queue));
+        queue
     }
 
-    /// No more events will come; wakes the consumer.
+    /// The newest `last` events kept, and how many the history has dropped.
+    pub fn history(&self, last: usize) -> (Vec<Event>, u64) {
+        self.history.as_ref().map(|h| h.snapshot(last)).unwrap_or_default()
+    }
+
+    /// Events the history holds, and the most it holds.
+    pub fn history_fill(&self) -> (usize, usize) {
+        self.history.as_ref().map(EventQueue::fill).unwrap_or_default()
+    }
+
+    /// Events the history dropped when full.
+    pub fn history_dropped(&self) -> u64 {
+        self.history.as_ref().map(EventQueue::dropped).unwrap_or_default()
+    }
+
+    /// Live subscribers, and the events they missed in total.
+    pub fn subscriber_stats(&self) -> (usize, u64) {
+        let subscribers = self.subscribers();
+        let live = subscribers.iter().filter(|s| !s.is_closed()).count();
+        (live, subscribers.iter().map(|s| s.dropped()).sum())
+    }
+
+    /// Close every subscriber: no more events will come.
     pub fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_all();
-    }
-
-    /// Whether [`Hub::close`] was called.
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
-    /// Events (not counting loss events) dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.lock().dropped
-    }
-}
-
-impl State {
-    /// Free one slot by folding the oldest event into the front loss event.
-    fn drop_oldest(&mut self) {
-        let Some(oldest) = self.queue.pop_front() else { return };
-        self.dropped += count_as_drop(&oldest);
-        match &mut self.front_loss {
-            Some(loss) => {
-                if let Detail::Loss { lost, .. } = &mut loss.detail {
-                    *lost += oldest.weight();
-                }
-                loss.seq = oldest.seq;
-                loss.time = oldest.time;
-            }
-            None => self.front_loss = Some(as_queue_loss(&oldest)),
+        for s in self.subscribers().iter() {
+            s.close();
         }
-    }
-}
-
-/// A queue-loss event standing for `event` (and what it stood for).
-fn as_queue_loss(event: &Event) -> Event {
-    Event {
-        seq: event.seq,
-        time: event.time,
-        pid: 0,
-        tid: 0,
-        comm: String::new(),
-        detail: Detail::Loss { lost: event.weight(), stage: LossStage::Queue },
-    }
-}
-
-/// Loss events were counted at their own stage; only real events count as
-/// dropped by the queue.
-fn count_as_drop(event: &Event) -> u64 {
-    match event.detail {
-        Detail::Loss { .. } => 0,
-        _ => 1,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsysmon_event::Detail;
+    use std::time::Duration;
 
     fn event(seq: u64) -> Event {
-        Event {
-            seq,
-            time: Default::default(),
-            pid: 1,
-            tid: 1,
-            comm: "x".into(),
-            detail: Detail::ThreadCreate { creator_tid: 1 },
-        }
-    }
-
-    fn loss(seq: u64, lost: u64, stage: LossStage) -> Event {
-        Event { detail: Detail::Loss { lost, stage }, ..event(seq) }
-    }
-
-    /// Every seq the producer made is accounted for: delivered, or inside
-    /// the loss event delivered in its place.
-    fn assert_accounts_for(events: &[Event], first: u64, last: u64) {
-        let mut expected = first;
-        for e in events {
-            assert_eq!(e.seq - e.weight() + 1, expected, "gap before {e:?}");
-            expected = e.seq + 1;
-        }
-        assert_eq!(expected, last + 1);
+        Event { seq, time: Default::default(), pid: 1, tid: 1, comm: "x".into(), detail: Detail::ThreadCreate { creator_tid: 1 } }
     }
 
     #[test]
-    fn overflow_keeps_newest_and_one_loss_event_with_exact_count() {
-        let hub = Hub::new(100);
-        for seq in 1..=1000 {
-            hub.push(event(seq));
+    fn a_stalled_subscriber_loses_alone_and_is_told_exactly() {
+        let hub = Hub::new(Some(1000));
+        let fast = hub.subscribe(10, LossStage::Client);
+        let slow = hub.subscribe(10, LossStage::Client);
+        let mut fast_seen = Vec::new();
+        for seq in 1..=100 {
+            hub.publish(event(seq));
+            fast_seen.extend(fast.pop_all(Duration::ZERO));
         }
-        let out = hub.pop_all(Duration::ZERO);
-        assert_eq!(out.len(), 101);
-        assert_eq!(out[0].detail, Detail::Loss { lost: 900, stage: LossStage::Queue });
-        assert_eq!(out[0].seq, 900);
-        assert_eq!(out[1].seq, 901);
-        assert_eq!(out[100].seq, 1000);
-        assert_eq!(hub.dropped(), 900);
-        assert_accounts_for(&out, 1, 1000);
+        assert_eq!(fast_seen.len(), 100);
+        let slow_seen = slow.pop_all(Duration::ZERO);
+        assert_eq!(slow_seen.len(), 11);
+        assert_eq!(slow_seen[0].detail, Detail::Loss { lost: 90, stage: LossStage::Client });
+        assert_eq!(slow_seen[0].seq, 90);
+        assert_eq!(hub.subscriber_stats(), (2, 90));
+        assert_eq!(hub.history(usize::MAX).0.len(), 100);
     }
 
     #[test]
-    fn kernel_loss_events_fold_into_queue_loss_without_double_counting() {
-        let hub = Hub::new(3);
-        hub.push(event(1));
-        hub.push(loss(5, 4, LossStage::Kernel));
-        hub.push(event(6));
-        hub.push(event(7));
-        hub.push(event(8));
-        let out = hub.pop_all(Duration::ZERO);
-        assert_eq!(out[0].detail, Detail::Loss { lost: 5, stage: LossStage::Queue });
-        assert_eq!(out[0].seq, 5);
-        assert_eq!(out.len(), 4);
-        assert_eq!(hub.dropped(), 1);
-        assert_accounts_for(&out, 1, 8);
-    }
-
-    #[test]
-    fn close_wakes_an_empty_wait() {
-        let hub = Hub::new(10);
-        hub.close();
-        assert!(hub.pop_all(Duration::from_secs(10)).is_empty());
-        assert!(hub.is_closed());
+    fn closed_subscribers_are_forgotten() {
+        let hub = Hub::new(None);
+        let s = hub.subscribe(10, LossStage::Client);
+        s.close();
+        hub.publish(event(1));
+        assert_eq!(hub.subscriber_stats().0, 0);
     }
 }

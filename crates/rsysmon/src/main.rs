@@ -2,11 +2,17 @@
 //! dispatches and turns errors into one line on stderr.
 
 mod cli;
+mod client;
 mod clock;
+mod config;
+mod daemon;
 mod hub;
 mod output;
+mod pipeline;
 mod privilege;
 mod process_table;
+mod protocol;
+mod queue;
 mod run;
 mod sensor;
 mod stats;
@@ -19,6 +25,10 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Run(args) => run::run(args),
+        cli::Command::Daemon(args) => daemon::daemon(args),
+        cli::Command::Watch(args) => client::watch(args),
+        cli::Command::Events(args) => client::events(args),
+        cli::Command::Status(args) => client::status(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

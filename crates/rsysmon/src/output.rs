@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rsysmon_event::{to_json_line, to_text_line, Event, Filter};
 
-use crate::hub::Hub;
+use crate::queue::EventQueue;
 
 /// Text as in the book, or JSON lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,14 +23,14 @@ impl Format {
     }
 }
 
-/// Take events from `hub` and write the selected ones until the hub is
+/// Take events from `queue` and write the selected ones until the queue is
 /// closed and empty. A reader that went away (broken pipe) ends the loop
-/// quietly and closes the hub, which stops the pipeline.
-pub fn write_events(hub: &Hub, filter: &Filter, format: Format, out: impl Write) -> io::Result<()> {
+/// quietly and closes the queue.
+pub fn write_events(queue: &EventQueue, filter: &Filter, format: Format, out: impl Write) -> io::Result<()> {
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     let result = (|| loop {
-        let batch = hub.pop_all(Duration::from_millis(200));
-        if batch.is_empty() && hub.is_closed() {
+        let batch = queue.pop_all(Duration::from_millis(200));
+        if batch.is_empty() && queue.is_closed() {
             return out.flush();
         }
         for event in batch.iter().filter(|e| filter.matches(e)) {
@@ -39,7 +39,7 @@ pub fn write_events(hub: &Hub, filter: &Filter, format: Format, out: impl Write)
         }
         out.flush()?;
     })();
-    hub.close();
+    queue.close();
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,

@@ -28,6 +28,16 @@ impl Stats {
     pub fn events(&self, kind: EventKind) -> u64 {
         self.kinds.get(&kind).copied().unwrap_or(0)
     }
+
+    /// Every kind by name, zeros included.
+    pub fn events_by_name(&self) -> BTreeMap<String, u64> {
+        EventKind::ALL.iter().map(|&k| (k.name().to_string(), self.events(k))).collect()
+    }
+
+    /// Every stage by name, zeros included.
+    pub fn losses_by_name(&self) -> BTreeMap<String, u64> {
+        LossStage::ALL.iter().map(|&s| (s.name().to_string(), self.lost(s))).collect()
+    }
 }
 
 /// `events: process-create=3 … ; lost: kernel=0 decode=0 queue=0`

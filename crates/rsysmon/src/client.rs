@@ -1,0 +1,122 @@
+//! The client commands: `watch`, `events`, `status`.
+//!
+//! Each opens the daemon's socket, sends one request and copies what comes
+//! back to stdout. Every failure is one line saying what to do.
+
+use std::io::{self, BufRead, BufReader, ErrorKind, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::cli::{EventsArgs, StatusArgs, WatchArgs};
+use crate::protocol::{request_line, Request, Status, WireFormat, PROTOCOL_VERSION};
+
+pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
+    let format = wire_format(args.filter.json);
+    let request = Request::Watch { format, filter: args.filter.filter() };
+    let (_, mut lines) = send(&args.socket.socket, &request)?;
+    copy_lines(&mut lines, None)
+}
+
+pub fn events(args: EventsArgs) -> anyhow::Result<()> {
+    let format = wire_format(args.filter.json);
+    let request = Request::Events { last: args.last, format, filter: args.filter.filter() };
+    let (header, mut lines) = send(&args.socket.socket, &request)?;
+    let count = header["count"].as_u64().context("the daemon's answer has no event count")?;
+    copy_lines(&mut lines, Some(count))?;
+    let dropped = header["dropped"].as_u64().unwrap_or(0);
+    if dropped > 0 {
+        eprintln!("rsysmon: the daemon's queue dropped {dropped} older events since it started");
+    }
+    Ok(())
+}
+
+pub fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let (header, _) = send(&args.socket.socket, &Request::Status {})?;
+    let status: Status = serde_json::from_value(header["status"].clone()).context("the daemon sent a status this client cannot read")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    let pairs = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    };
+    println!("rsysmon {} up {}s", status.version, status.uptime_secs);
+    println!("probes:  {} attached ({})", status.probes.len(), status.probes.join(", "));
+    println!("events:  {}", pairs(&status.events));
+    println!("lost:    {}", pairs(&status.lost));
+    println!("queue:   {}/{} events, {} dropped", status.queue.len, status.queue.capacity, status.queue.dropped);
+    println!("clients: {}", status.clients);
+    Ok(())
+}
+
+fn wire_format(json: bool) -> WireFormat {
+    if json {
+        WireFormat::Json
+    } else {
+        WireFormat::Text
+    }
+}
+
+/// Connect, send `request`, read the header line. Returns the header and the
+/// reader positioned after it.
+fn send(socket: &Path, request: &Request) -> anyhow::Result<(Value, BufReader<UnixStream>)> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| connect_error(socket, &e))?;
+    writeln!(stream, "{}", request_line(request)).context("sending the request to the daemon failed")?;
+    let mut reader = BufReader::new(stream);
+    let mut header = String::new();
+    reader.read_line(&mut header).context("reading the daemon's answer failed")?;
+    if header.is_empty() {
+        anyhow::bail!("the daemon closed the connection without answering");
+    }
+    let header: Value = serde_json::from_str(&header).context("the daemon's answer is not JSON")?;
+    if header["v"].as_u64() != Some(PROTOCOL_VERSION) && header["ok"] != true {
+        anyhow::bail!("protocol version mismatch: this client speaks {PROTOCOL_VERSION}, the daemon answered {}", header["v"]);
+    }
+    if header["ok"] != true {
+        anyhow::bail!("the daemon refused: {}", header["error"].as_str().unwrap_or("no reason given"));
+    }
+    Ok((header, reader))
+}
+
+fn connect_error(socket: &Path, e: &io::Error) -> anyhow::Error {
+    let path = socket.display();
+    match e.kind() {
+        ErrorKind::NotFound | ErrorKind::ConnectionRefused => anyhow::anyhow!(
+            "the daemon is not running (nothing listens on {path}): start it with `systemctl start rsysmon` or `rsysmon daemon`"
+        ),
+        ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "permission denied on {path}: run as root, or join the group set as socket.read_group in the daemon's config"
+        ),
+        _ => anyhow::anyhow!("cannot connect to the daemon at {path}: {e}"),
+    }
+}
+
+/// Copy event lines to stdout (`limit` of them, or until the daemon
+/// closes). A reader that went away (`| head`) ends quietly.
+fn copy_lines(lines: &mut impl BufRead, limit: Option<u64>) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut line = String::new();
+    let mut copied = 0;
+    while limit.is_none_or(|n| copied < n) {
+        line.clear();
+        if lines.read_line(&mut line).context("reading events from the daemon failed")? == 0 {
+            break;
+        }
+        copied += 1;
+        match out.write_all(line.as_bytes()).and_then(|()| if limit.is_none() { out.flush() } else { Ok(()) }) {
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        }
+    }
+    if let Some(n) = limit.filter(|&n| copied < n) {
+        anyhow::bail!("the daemon closed the connection after {copied} of {n} events");
+    }
+    match out.flush() {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,123 @@
+//! One client connection: read requests, answer them, stream events.
+//!
+//! Each connection has its own thread and, while watching, its own bounded
+//! backlog in the hub. The thread may block writing to a client that does
+//! not read; the pipeline does not notice: the backlog drops its oldest
+//! events and the client is told how many when it reads again.
+
+use std::io::{self, BufReader, BufWriter, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rsysmon_event::{to_json_line, to_text_line, Event, Filter, LossStage};
+use serde_json::json;
+
+use super::access::{Peer, Role};
+use super::DaemonState;
+use crate::protocol::{parse_request, read_line_limited, ProtocolError, Request, WireFormat, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
+
+/// A client that says nothing for this long is disconnected.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serve one client until it disconnects or misbehaves.
+pub fn serve(stream: UnixStream, state: &DaemonState) {
+    state.clients.fetch_add(1, Ordering::Relaxed);
+    let _ = handle(stream, state);
+    state.clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn handle(stream: UnixStream, state: &DaemonState) -> io::Result<()> {
+    let role = Peer::of(&stream).map(|peer| state.access.role(&peer)).unwrap_or(Role::None);
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = BufWriter::new(stream);
+    loop {
+        let line = match read_line_limited(&mut reader, MAX_REQUEST_BYTES) {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                // Too long: the rest of the line cannot be skipped safely.
+                return reply_error(&mut out, &ProtocolError::TooLong.to_string());
+            }
+            Err(e) => return Err(e),
+        };
+        let request = match parse_request(&line) {
+            Ok(request) => request,
+            Err(e) => {
+                reply_error(&mut out, &e.to_string())?;
+                if e.is_fatal() {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        if role < Role::Reader {
+            return reply_error(&mut out, "permission denied: reading events needs root or the configured read group");
+        }
+        match request {
+            Request::Status {} => reply(&mut out, json!({ "status": state.status() }))?,
+            Request::Events { last, format, filter } => send_history(&mut out, state, last, format, &filter)?,
+            Request::Watch { format, filter } => return watch(&mut out, state, format, &filter),
+        }
+    }
+}
+
+fn line(format: WireFormat, event: &Event) -> String {
+    match format {
+        WireFormat::Json => to_json_line(event),
+        WireFormat::Text => to_text_line(event),
+    }
+}
+
+fn send_history(
+    out: &mut impl Write,
+    state: &DaemonState,
+    last: Option<usize>,
+    format: WireFormat,
+    filter: &Filter,
+) -> io::Result<()> {
+    let (events, dropped) = state.hub.history(usize::MAX);
+    let selected: Vec<&Event> = events.iter().filter(|e| filter.matches(e)).collect();
+    let skip = selected.len().saturating_sub(last.unwrap_or(usize::MAX));
+    let selected = &selected[skip..];
+    reply(out, json!({ "count": selected.len(), "dropped": dropped }))?;
+    for event in selected {
+        writeln!(out, "{}", line(format, event))?;
+    }
+    out.flush()
+}
+
+fn watch(out: &mut impl Write, state: &DaemonState, format: WireFormat, filter: &Filter) -> io::Result<()> {
+    let queue = state.hub.subscribe(state.client_backlog, LossStage::Client);
+    let result = (|| {
+        reply(out, json!({}))?;
+        loop {
+            let batch = queue.pop_all(Duration::from_millis(200));
+            if batch.is_empty() && queue.is_closed() {
+                return Ok(());
+            }
+            for event in batch.iter().filter(|e| filter.matches(e)) {
+                writeln!(out, "{}", line(format, event))?;
+            }
+            out.flush()?;
+        }
+    })();
+    // A closed queue is forgotten by the hub on its next event.
+    queue.close();
+    result
+}
+
+fn reply(out: &mut impl Write, mut body: serde_json::Value) -> io::Result<()> {
+    if let Some(object) = body.as_object_mut() {
+        object.insert("v".into(), PROTOCOL_VERSION.into());
+        object.insert("ok".into(), true.into());
+    }
+    writeln!(out, "{body}")?;
+    out.flush()
+}
+
+fn reply_error(out: &mut impl Write, message: &str) -> io::Result<()> {
+    writeln!(out, "{}", json!({ "v": PROTOCOL_VERSION, "ok": false, "error": message }))?;
+    out.flush()
+}

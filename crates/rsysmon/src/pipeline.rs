@@ -1,0 +1,60 @@
+//! The reader loop both `run` and `daemon` use: probes → sensor → hub.
+//!
+//! It runs on the thread that loaded the probes (the skeleton is not
+//! shareable across threads) until `stop` is set or the reader fails, and
+//! keeps a copy of the counters where other threads can read them.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rsysmon_probe::Probes;
+
+use crate::hub::Hub;
+use crate::sensor::Sensor;
+use crate::stats::Stats;
+
+/// How long the reader sleeps when the probes have not woken it. Bounds how
+/// long an event can wait in the ring on a quiet system.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Read the probes into `hub` until `stop`. `stats` gets the sensor's
+/// counters after every poll.
+pub fn pump(
+    probes: &Probes,
+    sensor: Sensor,
+    hub: &Hub,
+    stop: &AtomicBool,
+    stats: &Mutex<Stats>,
+) -> anyhow::Result<Stats> {
+    let sensor = RefCell::new(sensor);
+    let reader = probes.reader(|bytes| hub.publish(sensor.borrow_mut().on_record(bytes)))?;
+    let publish_losses = || -> anyhow::Result<()> {
+        if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
+            hub.publish(loss);
+        }
+        *stats.lock().unwrap_or_else(|e| e.into_inner()) = sensor.borrow().stats().clone();
+        Ok(())
+    };
+    while !stop.load(Ordering::Relaxed) {
+        reader.poll(POLL_INTERVAL)?;
+        publish_losses()?;
+    }
+    // What is already in the ring still counts.
+    reader.poll(Duration::ZERO)?;
+    publish_losses()?;
+    drop(reader);
+    let final_stats = sensor.borrow().stats().clone();
+    Ok(final_stats)
+}
+
+/// Set `stop` on SIGINT or SIGTERM.
+pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| anyhow::anyhow!("cannot install a handler for signal {signal}: {e}"))?;
+    }
+    Ok(stop)
+}
