@@ -6,6 +6,8 @@
 //! events of the pids they started, never "the next event".
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;

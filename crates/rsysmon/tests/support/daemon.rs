@@ -1,0 +1,125 @@
+//! A real `rsysmon daemon` on a private socket, and raw clients for it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{die_with_test, RSYSMON};
+
+pub struct Daemon {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    /// Start a daemon with `config` (TOML, without the socket path, which
+    /// is set to a private temp dir) and wait until it listens.
+    pub fn start(config: &str) -> Daemon {
+        Self::start_with_socket(config, "")
+    }
+
+    /// As [`Daemon::start`], with extra lines for the `[socket]` table.
+    pub fn start_with_socket(config: &str, socket_lines: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        // Let unprivileged test clients reach the socket; its own mode decides.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let socket = dir.path().join("rsysmon.sock");
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, format!("{config}\n[socket]\npath = {socket:?}\n{socket_lines}\n")).unwrap();
+        Self::start_with(dir, socket, config_path)
+    }
+
+    /// Start with a complete config file already written at `config_path`.
+    pub fn start_with(dir: tempfile::TempDir, socket: PathBuf, config_path: PathBuf) -> Daemon {
+        let mut cmd = Command::new(RSYSMON);
+        cmd.arg("daemon").arg("--config").arg(&config_path).stderr(Stdio::piped());
+        let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon daemon");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("daemon: {line}");
+                if line.contains("daemon ready") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("rsysmon daemon did not become ready (exit: {:?})", child.try_wait());
+        }
+        Daemon { child, dir, socket }
+    }
+
+    /// Run a client subcommand against this daemon.
+    pub fn client(&self, args: &[&str]) -> std::process::Output {
+        Command::new(RSYSMON).args(args).arg("--socket").arg(&self.socket).output().unwrap()
+    }
+
+    /// `rsysmon status --json`, parsed.
+    pub fn status(&self) -> Value {
+        let out = self.client(&["status", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// A raw connection that sent `request` and read the header line.
+    pub fn connect(&self, request: &str) -> (Value, BufReader<UnixStream>) {
+        let mut stream = UnixStream::connect(&self.socket).unwrap();
+        writeln!(stream, "{request}").unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        (serde_json::from_str(&header).unwrap_or_else(|e| panic!("bad header {header:?}: {e}")), reader)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Read JSON event lines from a watch connection into `events` until one
+/// satisfies `last`, or panic after 20 s.
+pub fn read_until(reader: &mut BufReader<UnixStream>, events: &mut Vec<Value>, last: impl Fn(&Value) -> bool) {
+    reader.get_ref().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut line = String::new();
+    loop {
+        assert!(Instant::now() < deadline, "timed out; got {} events", events.len());
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => panic!("the daemon closed the stream"),
+            Ok(_) => {
+                let event: Value = serde_json::from_str(&line).unwrap();
+                let done = last(&event);
+                events.push(event);
+                if done {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("reading the stream: {e}"),
+        }
+    }
+}
