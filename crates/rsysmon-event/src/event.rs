@@ -64,6 +64,30 @@ pub enum Detail {
     ThreadCreate { creator_tid: u32 },
     /// A thread exited; the process lives on.
     ThreadExit { exit_code: Option<i32>, signal: Option<i32> },
+    /// Another process wrote into this one (or attached to it).
+    /// `pid`/`tid` are the target's.
+    ProcessTamper {
+        creator_pid: u32,
+        creator_tid: u32,
+        creator_comm: String,
+        /// `ptrace-attach`, `ptrace-seize`, `ptrace-poke`, `ptrace-setregs`,
+        /// `process-vm-writev` or `proc-mem`.
+        method: String,
+    },
+    /// Thread `tid` was created in process `pid` while another process had
+    /// taken it over: the Linux form of a remote thread.
+    RemoteThread {
+        /// The target's own thread that ran clone() on the creator's behalf.
+        target_creator_tid: u32,
+        creator_pid: u32,
+        creator_tid: u32,
+        creator_comm: String,
+        /// How the creator took the target over (as in `process-tamper`).
+        method: String,
+        /// When the takeover happened.
+        #[serde(serialize_with = "rfc3339_nanos")]
+        tamper_time: DateTime<Utc>,
+    },
     /// Events that were dropped. A loss event stands in for the `lost`
     /// events it replaces: its `seq` is that of the last of them, so
     /// `seq - lost` is the seq of the event before the gap.
@@ -108,6 +132,8 @@ impl Event {
             Detail::ProcessExit { .. } => EventKind::ProcessExit,
             Detail::ThreadCreate { .. } => EventKind::ThreadCreate,
             Detail::ThreadExit { .. } => EventKind::ThreadExit,
+            Detail::ProcessTamper { .. } => EventKind::ProcessTamper,
+            Detail::RemoteThread { .. } => EventKind::RemoteThread,
             Detail::Loss { .. } => EventKind::Loss,
         }
     }

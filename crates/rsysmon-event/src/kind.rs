@@ -11,17 +11,21 @@ pub enum EventKind {
     ProcessExit,
     ThreadCreate,
     ThreadExit,
+    ProcessTamper,
+    RemoteThread,
     Loss,
 }
 
 impl EventKind {
     /// Every kind, in the order summaries list them.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::ProcessCreate,
         EventKind::ProcessExec,
         EventKind::ProcessExit,
         EventKind::ThreadCreate,
         EventKind::ThreadExit,
+        EventKind::ProcessTamper,
+        EventKind::RemoteThread,
         EventKind::Loss,
     ];
 
@@ -33,6 +37,8 @@ impl EventKind {
             EventKind::ProcessExit => "process-exit",
             EventKind::ThreadCreate => "thread-create",
             EventKind::ThreadExit => "thread-exit",
+            EventKind::ProcessTamper => "process-tamper",
+            EventKind::RemoteThread => "remote-thread",
             EventKind::Loss => "loss",
         }
     }

@@ -47,6 +47,16 @@ pub fn to_text_line(event: &Event) -> String {
                 (code, None) => write!(out, "with code {}", code.unwrap_or(0)),
             }
         }
+        Detail::ProcessTamper { creator_pid, creator_tid, creator_comm, method } => write!(
+            out,
+            "Process {creator_pid} ({}) thread {creator_tid} tampered with process {pid} ({comm}) thread {tid} via {method}",
+            clean(creator_comm)
+        ),
+        Detail::RemoteThread { creator_pid, creator_tid, creator_comm, method, .. } => write!(
+            out,
+            "Remote thread {tid} created in process {pid} ({comm}) by process {creator_pid} ({}) thread {creator_tid} via {method}",
+            clean(creator_comm)
+        ),
         Detail::Loss { lost, stage } => write!(out, "Lost {lost} events ({} stage)", stage.name()),
     };
     out
@@ -132,6 +142,35 @@ mod tests {
         assert_eq!(body(&to_text_line(&e)), "Thread 4243 created in process 4242 (ls)");
         let e = event(Detail::ThreadExit { exit_code: Some(0), signal: None });
         assert_eq!(body(&to_text_line(&e)), "Thread 4243 exited from process 4242 (ls) with code 0");
+    }
+
+    #[test]
+    fn remote_thread_and_tamper_lines() {
+        let mut e = event(Detail::RemoteThread {
+            target_creator_tid: 4242,
+            creator_pid: 4300,
+            creator_tid: 4301,
+            creator_comm: "injector".into(),
+            method: "ptrace-setregs".into(),
+            tamper_time: Default::default(),
+        });
+        e.tid = 4250;
+        e.comm = "target".into();
+        assert_eq!(
+            body(&to_text_line(&e)),
+            "Remote thread 4250 created in process 4242 (target) by process 4300 (injector) thread 4301 via ptrace-setregs"
+        );
+        e.detail = Detail::ProcessTamper {
+            creator_pid: 4300,
+            creator_tid: 4301,
+            creator_comm: "injector".into(),
+            method: "process-vm-writev".into(),
+        };
+        e.tid = 4242;
+        assert_eq!(
+            body(&to_text_line(&e)),
+            "Process 4300 (injector) thread 4301 tampered with process 4242 (target) thread 4242 via process-vm-writev"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 
 use crate::records::{
     exit_record, process_create_record, process_exec_record, record_header, record_kind, record_path_flag,
-    thread_create_record, RECORD_ARGV_MAX, RECORD_MAX_SIZE, RECORD_PATH_MAX,
+    record_tamper_method, remote_thread_record, tamper_record, thread_create_record, RECORD_ARGV_MAX, RECORD_MAX_SIZE,
+    RECORD_PATH_MAX,
 };
 
 /// Fields every record carries.
@@ -72,6 +73,65 @@ pub enum KernelRecord {
         status: u32,
         start_time_ns: u64,
     },
+    /// Another process wrote into (or attached to) the header's process.
+    ProcessTamper {
+        header: Header,
+        creator: Creator,
+    },
+    /// A thread (header.tid) created in a process taken over by `creator`.
+    RemoteThread {
+        header: Header,
+        /// The target's thread that ran clone().
+        target_creator_tid: u32,
+        creator: Creator,
+        tamper_time_ns: u64,
+    },
+}
+
+/// The process that took another over, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creator {
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub method: TamperMethod,
+}
+
+/// How one process took hold of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TamperMethod {
+    PtraceAttach,
+    PtraceSeize,
+    PtracePoke,
+    PtraceSetRegs,
+    ProcessVmWritev,
+    ProcMem,
+}
+
+impl TamperMethod {
+    /// The name used in events: `ptrace-setregs`, `process-vm-writev`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            TamperMethod::PtraceAttach => "ptrace-attach",
+            TamperMethod::PtraceSeize => "ptrace-seize",
+            TamperMethod::PtracePoke => "ptrace-poke",
+            TamperMethod::PtraceSetRegs => "ptrace-setregs",
+            TamperMethod::ProcessVmWritev => "process-vm-writev",
+            TamperMethod::ProcMem => "proc-mem",
+        }
+    }
+
+    fn from_raw(raw: u32) -> Result<Self, DecodeError> {
+        Ok(match raw {
+            record_tamper_method::TAMPER_PTRACE_ATTACH => TamperMethod::PtraceAttach,
+            record_tamper_method::TAMPER_PTRACE_SEIZE => TamperMethod::PtraceSeize,
+            record_tamper_method::TAMPER_PTRACE_POKE => TamperMethod::PtracePoke,
+            record_tamper_method::TAMPER_PTRACE_SETREGS => TamperMethod::PtraceSetRegs,
+            record_tamper_method::TAMPER_PROCESS_VM_WRITEV => TamperMethod::ProcessVmWritev,
+            record_tamper_method::TAMPER_PROC_MEM => TamperMethod::ProcMem,
+            other => return Err(DecodeError::UnknownMethod(other)),
+        })
+    }
 }
 
 impl KernelRecord {
@@ -82,7 +142,9 @@ impl KernelRecord {
             | KernelRecord::ProcessExec { header, .. }
             | KernelRecord::ProcessExit { header, .. }
             | KernelRecord::ThreadCreate { header, .. }
-            | KernelRecord::ThreadExit { header, .. } => header,
+            | KernelRecord::ThreadExit { header, .. }
+            | KernelRecord::ProcessTamper { header, .. }
+            | KernelRecord::RemoteThread { header, .. } => header,
         }
     }
 }
@@ -98,6 +160,8 @@ pub enum DecodeError {
     SizeMismatch { said: u32, len: usize },
     #[error("unknown record kind {0}")]
     UnknownKind(u32),
+    #[error("unknown tamper method {0}")]
+    UnknownMethod(u32),
     #[error("variable-length fields of {fields} bytes do not match the {rest} bytes after the fixed part")]
     BadLengths { fields: usize, rest: usize },
     #[error("{what} of {len} bytes exceeds its {max}-byte bound")]
@@ -112,6 +176,8 @@ impl Plain for process_create_record {}
 impl Plain for process_exec_record {}
 impl Plain for exit_record {}
 impl Plain for thread_create_record {}
+impl Plain for tamper_record {}
+impl Plain for remote_thread_record {}
 
 fn read<T: Plain>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
@@ -182,6 +248,33 @@ pub fn decode(bytes: &[u8]) -> Result<KernelRecord, DecodeError> {
             let r: thread_create_record = read(bytes, "thread-create record")?;
             split(bytes, std::mem::size_of_val(&r), [])?;
             Ok(KernelRecord::ThreadCreate { header, creator_tid: r.creator_tid })
+        }
+        record_kind::RECORD_PROCESS_TAMPER => {
+            let r: tamper_record = read(bytes, "process-tamper record")?;
+            split(bytes, std::mem::size_of_val(&r), [])?;
+            let creator = Creator {
+                pid: r.creator_pid,
+                tid: r.creator_tid,
+                comm: comm(&r.creator_comm),
+                method: TamperMethod::from_raw(r.method)?,
+            };
+            Ok(KernelRecord::ProcessTamper { header, creator })
+        }
+        record_kind::RECORD_REMOTE_THREAD => {
+            let r: remote_thread_record = read(bytes, "remote-thread record")?;
+            split(bytes, std::mem::size_of_val(&r), [])?;
+            let creator = Creator {
+                pid: r.creator_pid,
+                tid: r.creator_tid,
+                comm: comm(&r.creator_comm),
+                method: TamperMethod::from_raw(r.method)?,
+            };
+            Ok(KernelRecord::RemoteThread {
+                header,
+                target_creator_tid: r.target_creator_tid,
+                creator,
+                tamper_time_ns: r.tamper_time_ns,
+            })
         }
         other => Err(DecodeError::UnknownKind(other)),
     }

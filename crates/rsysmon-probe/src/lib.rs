@@ -10,5 +10,5 @@ mod loader;
 pub mod records;
 mod skel;
 
-pub use decode::{decode, DecodeError, Header, KernelPath, KernelRecord};
+pub use decode::{decode, Creator, DecodeError, Header, KernelPath, KernelRecord, TamperMethod};
 pub use loader::{ProbeConfig, ProbeError, Probes, RecordReader};

@@ -26,11 +26,14 @@ pub struct ProbeConfig {
     /// Size of the kernel ring buffer in bytes; rounded up to a power of two
     /// of at least one page, as the kernel requires.
     pub ring_buffer_bytes: usize,
+    /// How long after a takeover (ptrace write, process_vm_writev,
+    /// /proc/PID/mem) a new thread in the target counts as remote.
+    pub remote_thread_window: Duration,
 }
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        Self { include_kernel_threads: false, ring_buffer_bytes: 8 << 20 }
+        Self { include_kernel_threads: false, ring_buffer_bytes: 8 << 20, remote_thread_window: Duration::from_secs(10) }
     }
 }
 
@@ -87,6 +90,7 @@ impl Probes {
         // Wake the reader when a quarter of the ring is used: often enough to
         // leave room for bursts, rarely enough to batch the wake-ups.
         rodata.wakeup_bytes = (ring_bytes / 4) as u64;
+        rodata.remote_window_ns = u64::try_from(config.remote_thread_window.as_nanos()).unwrap_or(u64::MAX);
         open.maps
             .events
             .set_max_entries(ring_bytes as u32)

@@ -16,6 +16,7 @@ Examples:
   rsysmon run --json > events.jsonl   JSON lines for a SIEM (schema: docs/events.md)
   rsysmon run --kind process-exec     only execs
   rsysmon run --pid 1234 --pid 1240   only these processes
+  rsysmon run --kind remote-thread,process-tamper   injections only
 
 Text lines read like the book's SysMon client:
   18:59:37.660: Process 4242 (bash) created by process 4200 (bash)
@@ -52,6 +53,9 @@ key has a default; flags override it):
   [probes]
   include_kernel_threads = false
   ring_buffer_kib = 8192
+  [remote_threads]
+  window_secs = 10         # a thread created this soon after a takeover is remote
+  allow = [\"/usr/bin/gdb\"] # creators whose remote threads are expected
 
 Under systemd: packaging/rsysmon.service (see docs/daemon.md).";
 
@@ -76,6 +80,19 @@ pub enum Command {
     /// Show the daemon's counters: uptime, probes, events, losses, queue, clients.
     #[command(after_help = CLIENT_HELP)]
     Status(StatusArgs),
+    /// List the remote threads the daemon detected, oldest first.
+    #[command(after_help = CLIENT_HELP)]
+    RemoteThreads(RemoteThreadsArgs),
+}
+
+/// Options of `rsysmon remote-threads`.
+#[derive(Debug, Args)]
+pub struct RemoteThreadsArgs {
+    #[command(flatten)]
+    pub socket: SocketArg,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `rsysmon daemon`.
@@ -185,7 +202,8 @@ pub struct RunArgs {
 
     /// Show only these kinds (comma-separated or repeated):
     /// process-create, process-exec, process-exit, thread-create,
-    /// thread-exit, loss. Loss events are always shown.
+    /// thread-exit, process-tamper, remote-thread, loss. Loss events are
+    /// always shown.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
     pub kind: Vec<EventKind>,
 
@@ -207,6 +225,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "KIB", default_value_t = 8192,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4..=1_048_576))]
     pub ring_buffer_kib: usize,
+
+    /// Seconds after a takeover (ptrace write, process_vm_writev,
+    /// /proc/PID/mem write) during which a new thread in the target is
+    /// reported as a remote thread.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub remote_window_secs: u64,
+
+    /// Do not report remote threads created by this executable (absolute
+    /// path, repeatable), e.g. /usr/bin/gdb.
+    #[arg(long, value_name = "EXE")]
+    pub allow_remote_creator: Vec<String>,
 
     /// Write events to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]

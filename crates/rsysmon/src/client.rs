@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::cli::{EventsArgs, StatusArgs, WatchArgs};
+use crate::cli::{EventsArgs, RemoteThreadsArgs, StatusArgs, WatchArgs};
 use crate::protocol::{request_line, Request, Status, WireFormat, PROTOCOL_VERSION};
 
 pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
@@ -31,6 +31,13 @@ pub fn events(args: EventsArgs) -> anyhow::Result<()> {
         eprintln!("rsysmon: the daemon's queue dropped {dropped} older events since it started");
     }
     Ok(())
+}
+
+pub fn remote_threads(args: RemoteThreadsArgs) -> anyhow::Result<()> {
+    let request = Request::RemoteThreads { format: wire_format(args.json) };
+    let (header, mut lines) = send(&args.socket.socket, &request)?;
+    let count = header["count"].as_u64().context("the daemon's answer has no count")?;
+    copy_lines(&mut lines, Some(count))
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<()> {

@@ -22,6 +22,23 @@ pub struct Config {
     pub queue: QueueConfig,
     pub socket: SocketConfig,
     pub probes: ProbesConfig,
+    pub remote_threads: RemoteThreadsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteThreadsConfig {
+    /// How long after a takeover a new thread in the target is remote.
+    pub window_secs: u64,
+    /// Executables (absolute paths) whose remote threads are expected,
+    /// e.g. "/usr/bin/gdb".
+    pub allow: Vec<String>,
+}
+
+impl Default for RemoteThreadsConfig {
+    fn default() -> Self {
+        Self { window_secs: 10, allow: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -50,7 +67,12 @@ pub struct ProbesConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { queue: QueueConfig::default(), socket: SocketConfig::default(), probes: ProbesConfig::default() }
+        Self {
+            queue: QueueConfig::default(),
+            socket: SocketConfig::default(),
+            probes: ProbesConfig::default(),
+            remote_threads: RemoteThreadsConfig::default(),
+        }
     }
 }
 
@@ -99,6 +121,10 @@ impl Config {
             "must be between 4 and 1048576",
         )?;
         check(self.socket.path.is_absolute(), "socket.path", "must be an absolute path")?;
+        check(self.remote_threads.window_secs >= 1, "remote_threads.window_secs", "must be at least 1")?;
+        for exe in &self.remote_threads.allow {
+            check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;
+        }
         Ok(())
     }
 }

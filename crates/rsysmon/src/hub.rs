@@ -6,13 +6,19 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rsysmon_event::{Event, LossStage};
+use rsysmon_event::{Event, EventKind, LossStage};
 
 use crate::queue::EventQueue;
+
+/// Remote-thread detections kept for `rsysmon remote-threads`.
+pub const DETECTIONS_KEPT: usize = 1000;
 
 /// The daemon's history plus its live subscribers.
 pub struct Hub {
     history: Option<EventQueue>,
+    /// Remote threads, kept apart so that a busy system does not push them
+    /// out of the history before anyone lists them.
+    detections: EventQueue,
     subscribers: Mutex<Vec<Arc<EventQueue>>>,
 }
 
@@ -21,6 +27,7 @@ impl Hub {
     pub fn new(history: Option<usize>) -> Self {
         Self {
             history: history.map(|n| EventQueue::new(n, LossStage::Queue)),
+            detections: EventQueue::new(DETECTIONS_KEPT, LossStage::Queue),
             subscribers: Mutex::new(Vec::new()),
         }
     }
@@ -38,6 +45,9 @@ impl Hub {
             s.push(event.clone());
         }
         drop(subscribers);
+        if event.kind() == EventKind::RemoteThread {
+            self.detections.push(event.clone());
+        }
         if let Some(history) = &self.history {
             history.push(event);
         }
@@ -55,6 +65,12 @@ impl Hub {
     /// The newest `last` events kept, and how many the history has dropped.
     pub fn history(&self, last: usize) -> (Vec<Event>, u64) {
         self.history.as_ref().map(|h| h.snapshot(last)).unwrap_or_default()
+    }
+
+    /// The remote threads detected, oldest first (the newest
+    /// [`DETECTIONS_KEPT`]).
+    pub fn detections(&self) -> Vec<Event> {
+        self.detections.snapshot(usize::MAX).0
     }
 
     /// Events the history holds, and the most it holds.

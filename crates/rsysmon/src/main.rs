@@ -13,6 +13,7 @@ mod privilege;
 mod process_table;
 mod protocol;
 mod queue;
+mod remote_policy;
 mod run;
 mod sensor;
 mod stats;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Watch(args) => client::watch(args),
         cli::Command::Events(args) => client::events(args),
         cli::Command::Status(args) => client::status(args),
+        cli::Command::RemoteThreads(args) => client::remote_threads(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

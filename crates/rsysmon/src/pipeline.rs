@@ -29,7 +29,11 @@ pub fn pump(
     stats: &Mutex<Stats>,
 ) -> anyhow::Result<Stats> {
     let sensor = RefCell::new(sensor);
-    let reader = probes.reader(|bytes| hub.publish(sensor.borrow_mut().on_record(bytes)))?;
+    let reader = probes.reader(|bytes| {
+        if let Some(event) = sensor.borrow_mut().on_record(bytes) {
+            hub.publish(event);
+        }
+    })?;
     let publish_losses = || -> anyhow::Result<()> {
         if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
             hub.publish(loss);

@@ -46,6 +46,11 @@ impl ProcessTable {
         self.exe.insert(pid, exe.to_string())
     }
 
+    /// The image `pid` runs now, if known.
+    pub fn exe(&self, pid: u32) -> Option<&str> {
+        self.exe.get(&pid).map(String::as_str)
+    }
+
     /// The process is gone.
     pub fn exited(&mut self, pid: u32) {
         self.exe.remove(&pid);

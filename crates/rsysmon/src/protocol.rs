@@ -12,6 +12,9 @@
 //! → {"v":1,"op":"events","last":100,"format":"json","filter":{"kinds":["process-exec"]}}
 //! ← {"v":1,"ok":true,"count":100,"dropped":900}
 //! ← 100 event lines
+//! → {"v":1,"op":"remote-threads","format":"text"}
+//! ← {"v":1,"ok":true,"count":2}
+//! ← 2 event lines
 //! → {"v":1,"op":"watch","format":"text","filter":{"comm":"ssh*"}}
 //! ← {"v":1,"ok":true}
 //! ← event lines until either side closes
@@ -45,6 +48,11 @@ pub enum Request {
         format: WireFormat,
         #[serde(default)]
         filter: Filter,
+    },
+    /// The remote threads detected, oldest first.
+    RemoteThreads {
+        #[serde(default)]
+        format: WireFormat,
     },
     /// Every event from now on.
     Watch {

@@ -21,6 +21,7 @@ use crate::output::{write_events, Format};
 use crate::pipeline::{pump, stop_on_signals};
 use crate::privilege::require_bpf_capabilities;
 use crate::process_table::ProcessTable;
+use crate::remote_policy::RemoteThreadPolicy;
 use crate::sensor::Sensor;
 use crate::stats::Stats;
 
@@ -34,7 +35,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let stop = stop_on_signals()?;
 
-    let config = ProbeConfig { include_kernel_threads: args.include_kernel, ring_buffer_bytes: args.ring_buffer_kib * 1024 };
+    let config = ProbeConfig {
+        include_kernel_threads: args.include_kernel,
+        ring_buffer_bytes: args.ring_buffer_kib * 1024,
+        remote_thread_window: std::time::Duration::from_secs(args.remote_window_secs),
+    };
+    let remote_policy = RemoteThreadPolicy::new(args.allow_remote_creator.iter().cloned());
     let table = ProcessTable::from_proc();
     let probes = Probes::load(&config)?;
     let hub = Hub::new(None);
@@ -60,7 +66,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     );
 
     let shared = Mutex::new(Stats::default());
-    let pumped = pump(&probes, Sensor::new(BootClock::now(), table), &hub, &stop, &shared);
+    let pumped = pump(&probes, Sensor::new(BootClock::now(), table, remote_policy), &hub, &stop, &shared);
     drop(probes);
     hub.close();
     let written = writer.join().map_err(|_| anyhow::anyhow!("the output thread panicked"))?;

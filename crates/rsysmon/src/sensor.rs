@@ -9,6 +9,7 @@ use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
 use rsysmon_probe::{decode, KernelRecord};
 
 use crate::clock::BootClock;
+use crate::remote_policy::RemoteThreadPolicy;
 use crate::process_table::ProcessTable;
 use crate::stats::Stats;
 
@@ -16,22 +17,30 @@ use crate::stats::Stats;
 pub struct Sensor {
     clock: BootClock,
     table: ProcessTable,
+    remote_policy: RemoteThreadPolicy,
     last_seq: u64,
     kernel_losses_seen: u64,
     stats: Stats,
 }
 
 impl Sensor {
-    pub fn new(clock: BootClock, table: ProcessTable) -> Self {
-        Self { clock, table, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
+    pub fn new(clock: BootClock, table: ProcessTable, remote_policy: RemoteThreadPolicy) -> Self {
+        Self { clock, table, remote_policy, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
     }
 
     /// One ring-buffer record. A record that fails decoding comes back as a
-    /// `loss` event for the decode stage, never as a panic.
-    pub fn on_record(&mut self, bytes: &[u8]) -> Event {
+    /// `loss` event for the decode stage, never as a panic; a remote thread
+    /// from an allow-listed creator comes back as nothing (and is counted).
+    pub fn on_record(&mut self, bytes: &[u8]) -> Option<Event> {
         match decode(bytes) {
-            Ok(record) => self.event(record),
-            Err(_) => self.loss(1, LossStage::Decode, BootClock::boot_now_ns()),
+            Ok(KernelRecord::RemoteThread { creator, .. })
+                if self.remote_policy.allows(self.table.exe(creator.pid)) =>
+            {
+                self.stats.count_allowed_remote_thread();
+                None
+            }
+            Ok(record) => Some(self.event(record)),
+            Err(_) => Some(self.loss(1, LossStage::Decode, BootClock::boot_now_ns())),
         }
     }
 
@@ -90,6 +99,20 @@ impl Sensor {
                 let t = Termination::from_wait_status(status);
                 Detail::ThreadExit { exit_code: t.exit_code, signal: t.signal }
             }
+            KernelRecord::ProcessTamper { creator, .. } => Detail::ProcessTamper {
+                creator_pid: creator.pid,
+                creator_tid: creator.tid,
+                creator_comm: creator.comm,
+                method: creator.method.name().to_string(),
+            },
+            KernelRecord::RemoteThread { target_creator_tid, creator, tamper_time_ns, .. } => Detail::RemoteThread {
+                target_creator_tid,
+                creator_pid: creator.pid,
+                creator_tid: creator.tid,
+                creator_comm: creator.comm,
+                method: creator.method.name().to_string(),
+                tamper_time: self.clock.to_utc(tamper_time_ns),
+            },
         };
         self.last_seq += 1;
         let event = Event {
@@ -110,13 +133,13 @@ mod tests {
     use super::*;
 
     fn sensor() -> Sensor {
-        Sensor::new(BootClock::now(), ProcessTable::default())
+        Sensor::new(BootClock::now(), ProcessTable::default(), RemoteThreadPolicy::default())
     }
 
     #[test]
     fn bad_records_become_decode_losses_with_their_own_seq() {
         let mut s = sensor();
-        let e = s.on_record(&[1, 2, 3]);
+        let e = s.on_record(&[1, 2, 3]).unwrap();
         assert_eq!(e.seq, 1);
         assert_eq!(e.detail, Detail::Loss { lost: 1, stage: LossStage::Decode });
         assert_eq!(s.stats().lost(LossStage::Decode), 1);

@@ -10,6 +10,7 @@ use rsysmon_event::{EventKind, LossStage};
 pub struct Stats {
     kinds: BTreeMap<EventKind, u64>,
     losses: BTreeMap<LossStage, u64>,
+    allowed_remote_threads: u64,
 }
 
 impl Stats {
@@ -19,6 +20,11 @@ impl Stats {
 
     pub fn count_loss(&mut self, stage: LossStage, n: u64) {
         *self.losses.entry(stage).or_default() += n;
+    }
+
+    /// A remote thread whose creator is allow-listed was not reported.
+    pub fn count_allowed_remote_thread(&mut self) {
+        self.allowed_remote_threads += 1;
     }
 
     pub fn lost(&self, stage: LossStage) -> u64 {
@@ -31,7 +37,10 @@ impl Stats {
 
     /// Every kind by name, zeros included.
     pub fn events_by_name(&self) -> BTreeMap<String, u64> {
-        EventKind::ALL.iter().map(|&k| (k.name().to_string(), self.events(k))).collect()
+        let mut map: BTreeMap<String, u64> =
+            EventKind::ALL.iter().map(|&k| (k.name().to_string(), self.events(k))).collect();
+        map.insert("remote-thread-allowed".into(), self.allowed_remote_threads);
+        map
     }
 
     /// Every stage by name, zeros included.

@@ -223,3 +223,36 @@ fn garbage_on_the_socket_hurts_only_its_sender() {
     read_until(&mut watch, &mut Vec::new(), exited(pid));
     assert!(daemon.status()["clients"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn remote_threads_lists_what_the_daemon_detected() {
+    require_root!();
+    let daemon = Daemon::start("");
+    let target = support::target::Target::start();
+    let (injector, _) = run_program(&program("inject_vm_write"), &[&target.pid.to_string(), &target.trigger]);
+    let tid = target.remote_tid();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let listed = loop {
+        let out = daemon.client(&["remote-threads", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let listed: Vec<Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if listed.iter().any(|e| e["pid"] == target.pid) || std::time::Instant::now() > deadline {
+            break listed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mine: Vec<&Value> = listed.iter().filter(|e| e["pid"] == target.pid).collect();
+    assert_eq!(mine.len(), 1, "{listed:#?}");
+    assert_eq!(mine[0]["kind"], "remote-thread");
+    assert_eq!(mine[0]["tid"], tid);
+    assert_eq!(mine[0]["creator_pid"], injector);
+
+    let text = daemon.client(&["remote-threads"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines().any(|l| l.contains(&format!("Remote thread {tid} created in process {}", target.pid))),
+        "{text}"
+    );
+}

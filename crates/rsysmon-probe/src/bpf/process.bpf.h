@@ -12,6 +12,7 @@
 
 #include "common.bpf.h"
 #include "path.bpf.h"
+#include "injection.bpf.h"
 
 /*
  * sched_process_fork fires in the parent once the child is fully set up and
@@ -40,6 +41,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		rec->_pad = 0;
 		rec->header.size = sizeof(*rec);
 		submit(rec, sizeof(*rec));
+		check_remote_thread(current, child);
 		return 0;
 	}
 

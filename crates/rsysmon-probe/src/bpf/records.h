@@ -36,6 +36,18 @@ enum record_kind {
 	RECORD_PROCESS_EXIT = 3,
 	RECORD_THREAD_CREATE = 4,
 	RECORD_THREAD_EXIT = 5,
+	RECORD_PROCESS_TAMPER = 6,
+	RECORD_REMOTE_THREAD = 7,
+};
+
+/* How one process took hold of another (tamper_record.method). */
+enum record_tamper_method {
+	TAMPER_PTRACE_ATTACH = 1,   /* PTRACE_ATTACH */
+	TAMPER_PTRACE_SEIZE = 2,    /* PTRACE_SEIZE */
+	TAMPER_PTRACE_POKE = 3,     /* PTRACE_POKETEXT, POKEDATA, POKEUSER */
+	TAMPER_PTRACE_SETREGS = 4,  /* PTRACE_SETREGS, SETFPREGS, SETREGSET */
+	TAMPER_PROCESS_VM_WRITEV = 5,
+	TAMPER_PROC_MEM = 6,        /* open("/proc/PID/mem") for writing */
 };
 
 /* Bits of a path's flags byte. */
@@ -102,6 +114,29 @@ struct thread_create_record {
 	struct record_header header; /* pid: the process, tid: the new thread */
 	__u32 creator_tid;
 	__u32 _pad;
+};
+
+/* One process wrote into (or attached to) another. The header's pid/tid
+ * are the target's; `creator_*` are the process that did it. */
+struct tamper_record {
+	struct record_header header;
+	__u32 creator_pid;
+	__u32 creator_tid;
+	char creator_comm[RECORD_COMM_LEN];
+	__u32 method;                /* enum record_tamper_method */
+	__u32 _pad;
+};
+
+/* A thread was created in a process while it was taken over by another.
+ * The header's pid is the target process, tid the new thread. */
+struct remote_thread_record {
+	struct record_header header;
+	__u32 target_creator_tid;    /* the target's thread that ran clone() */
+	__u32 creator_pid;           /* the process that took the target over */
+	__u32 creator_tid;
+	__u32 method;                /* how it took over: enum record_tamper_method */
+	char creator_comm[RECORD_COMM_LEN];
+	__u64 tamper_time_ns;        /* CLOCK_BOOTTIME of the takeover */
 };
 
 #endif /* RSYSMON_RECORDS_H */

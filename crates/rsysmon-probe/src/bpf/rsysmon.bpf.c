@@ -4,6 +4,7 @@
  * so that all programs share one ring buffer and one set of counters.
  */
 #include "common.bpf.h"
+#include "injection.bpf.h"
 #include "process.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -147,3 +147,31 @@ fn random_bytes_never_panic() {
         let _ = decode(&bytes);
     }
 }
+
+#[test]
+fn tamper_and_remote_thread_records_decode_and_reject_unknown_methods() {
+    let mut t = tamper_record::default();
+    t.header = header(record_kind::RECORD_PROCESS_TAMPER, std::mem::size_of_val(&t));
+    t.creator_pid = 7;
+    t.creator_tid = 8;
+    t.creator_comm = comm16("gdb");
+    t.method = record_tamper_method::TAMPER_PTRACE_SETREGS;
+    let KernelRecord::ProcessTamper { creator, .. } = decode(&bytes_of(&t)).unwrap() else { panic!("wrong kind") };
+    assert_eq!(creator, Creator { pid: 7, tid: 8, comm: "gdb".into(), method: TamperMethod::PtraceSetRegs });
+    t.method = 99;
+    assert_eq!(decode(&bytes_of(&t)), Err(DecodeError::UnknownMethod(99)));
+
+    let mut r = remote_thread_record::default();
+    r.header = header(record_kind::RECORD_REMOTE_THREAD, std::mem::size_of_val(&r));
+    r.target_creator_tid = 100;
+    r.creator_pid = 7;
+    r.creator_tid = 9;
+    r.method = record_tamper_method::TAMPER_PROCESS_VM_WRITEV;
+    r.tamper_time_ns = 5;
+    let KernelRecord::RemoteThread { target_creator_tid, creator, tamper_time_ns, .. } = decode(&bytes_of(&r)).unwrap()
+    else {
+        panic!("wrong kind")
+    };
+    assert_eq!((target_creator_tid, creator.pid, creator.tid, tamper_time_ns), (100, 7, 9, 5));
+    assert_eq!(creator.method, TamperMethod::ProcessVmWritev);
+}

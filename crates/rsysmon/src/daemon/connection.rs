@@ -58,12 +58,20 @@ fn handle(stream: UnixStream, state: &DaemonState) -> io::Result<()> {
         match request {
             Request::Status {} => reply(&mut out, json!({ "status": state.status() }))?,
             Request::Events { last, format, filter } => send_history(&mut out, state, last, format, &filter)?,
+            Request::RemoteThreads { format } => {
+                let detections = state.hub.detections();
+                reply(&mut out, json!({ "count": detections.len() }))?;
+                for event in &detections {
+                    writeln!(out, "{}", format_event(format, event))?;
+                }
+                out.flush()?;
+            }
             Request::Watch { format, filter } => return watch(&mut out, state, format, &filter),
         }
     }
 }
 
-fn line(format: WireFormat, event: &Event) -> String {
+fn format_event(format: WireFormat, event: &Event) -> String {
     match format {
         WireFormat::Json => to_json_line(event),
         WireFormat::Text => to_text_line(event),
@@ -83,7 +91,7 @@ fn send_history(
     let selected = &selected[skip..];
     reply(out, json!({ "count": selected.len(), "dropped": dropped }))?;
     for event in selected {
-        writeln!(out, "{}", line(format, event))?;
+        writeln!(out, "{}", format_event(format, event))?;
     }
     out.flush()
 }
@@ -98,7 +106,7 @@ fn watch(out: &mut impl Write, state: &DaemonState, format: WireFormat, filter: 
                 return Ok(());
             }
             for event in batch.iter().filter(|e| filter.matches(e)) {
-                writeln!(out, "{}", line(format, event))?;
+                writeln!(out, "{}", format_event(format, event))?;
             }
             out.flush()?;
         }

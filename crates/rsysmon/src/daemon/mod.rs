@@ -25,6 +25,7 @@ use crate::pipeline::{pump, stop_on_signals};
 use crate::privilege::require_bpf_capabilities;
 use crate::process_table::ProcessTable;
 use crate::protocol::{QueueStatus, Status};
+use crate::remote_policy::RemoteThreadPolicy;
 use crate::sensor::Sensor;
 use crate::stats::Stats;
 
@@ -77,7 +78,9 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     let probe_config = ProbeConfig {
         include_kernel_threads: config.probes.include_kernel_threads,
         ring_buffer_bytes: config.probes.ring_buffer_kib * 1024,
+        remote_thread_window: std::time::Duration::from_secs(config.remote_threads.window_secs),
     };
+    let remote_policy = RemoteThreadPolicy::new(config.remote_threads.allow.clone());
     let probes = Probes::load(&probe_config)?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
 
@@ -121,7 +124,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         "rsysmon daemon ready: {} probes attached",
         state.probes.len()
     );
-    let result = pump(&probes, Sensor::new(BootClock::now(), table), &state.hub, &stop, &state.stats);
+    let result = pump(&probes, Sensor::new(BootClock::now(), table, remote_policy), &state.hub, &stop, &state.stats);
     state.hub.close();
     let _ = std::fs::remove_file(&config.socket.path);
     drop(probes);

@@ -1,0 +1,145 @@
+//! Remote threads and process tampering, with real injectors.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use support::target::Target;
+use support::{die_with_test, field, of, program, run_program, Monitor};
+
+fn remote_threads_in(events: &[Value], pid: u32) -> Vec<Value> {
+    of(events, "remote-thread", pid)
+}
+
+fn tamper_methods(events: &[Value], target: u32, creator: u32) -> Vec<String> {
+    of(events, "process-tamper", target)
+        .iter()
+        .filter(|e| e["creator_pid"] == creator)
+        .map(|e| e["method"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_ptrace_injection_is_one_remote_thread_naming_both_sides() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let target = Target::start();
+    let (injector, lines) = run_program(&program("inject_ptrace"), &[&target.pid.to_string(), &target.entry]);
+    let injector_tid = field(&lines, "injector tid ")[0];
+    let tid = target.remote_tid();
+
+    let events = monitor.wait_for("the remote thread", |e| !remote_threads_in(e, target.pid).is_empty());
+    let found = remote_threads_in(&events, target.pid);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let remote = &found[0];
+    assert_eq!(remote["tid"], tid);
+    assert_eq!(remote["creator_pid"], injector);
+    assert_eq!(remote["creator_tid"], injector_tid);
+    // Test programs are named NAME-PID; comm keeps the first 15 bytes.
+    assert!(remote["creator_comm"].as_str().unwrap().starts_with("inject_ptrace"), "{remote}");
+    assert_eq!(remote["target_creator_tid"], target.pid, "the hijacked main thread ran clone()");
+    assert_eq!(remote["method"], "ptrace-setregs");
+    assert!(remote["comm"].as_str().unwrap().starts_with("inject_target"), "{remote}");
+
+    let created = of(&events, "thread-create", target.pid);
+    assert!(created.iter().any(|e| e["tid"] == tid), "the remote thread is also a thread-create");
+    let methods = tamper_methods(&events, target.pid, injector);
+    assert!(methods.contains(&"ptrace-attach".to_string()), "{methods:?}");
+    assert!(methods.contains(&"ptrace-setregs".to_string()), "{methods:?}");
+}
+
+#[test]
+fn a_process_vm_writev_trigger_is_a_remote_thread() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let target = Target::start();
+    let (injector, lines) = run_program(&program("inject_vm_write"), &[&target.pid.to_string(), &target.trigger]);
+    let injector_tid = field(&lines, "injector tid ")[0];
+    let tid = target.remote_tid();
+
+    let events = monitor.wait_for("the remote thread", |e| !remote_threads_in(e, target.pid).is_empty());
+    let found = remote_threads_in(&events, target.pid);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["tid"], tid);
+    assert_eq!(found[0]["creator_pid"], injector);
+    assert_eq!(found[0]["creator_tid"], injector_tid);
+    assert_eq!(found[0]["method"], "process-vm-writev");
+    assert_eq!(tamper_methods(&events, target.pid, injector), ["process-vm-writev"]);
+}
+
+fn gdb_call(pid: u32) -> Child {
+    let mut cmd = Command::new("gdb");
+    cmd.args(["-p", &pid.to_string(), "-batch", "-nx", "-ex", "call (void)spawn_thread()"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    die_with_test(&mut cmd).spawn().expect("gdb (make deps installs it)")
+}
+
+#[test]
+fn gdb_calling_a_function_is_a_remote_thread_by_gdb_unless_allowed() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let target = Target::start();
+    let mut gdb = gdb_call(target.pid);
+    let gdb_pid = gdb.id();
+    let tid = target.remote_tid();
+    assert!(gdb.wait().unwrap().success());
+
+    let events = monitor.wait_for("gdb's remote thread", |e| remote_threads_in(e, target.pid).iter().any(|r| r["tid"] == tid));
+    let remote = remote_threads_in(&events, target.pid).into_iter().find(|r| r["tid"] == tid).unwrap();
+    assert_eq!(remote["creator_pid"], gdb_pid);
+    assert_eq!(remote["creator_comm"], "gdb");
+    drop(monitor);
+
+    // The same with gdb allow-listed: the thread is seen, not reported as remote.
+    let gdb_exe = support::real(&String::from_utf8(Command::new("which").arg("gdb").output().unwrap().stdout).unwrap().trim().to_string());
+    let monitor = Monitor::start(&["--allow-remote-creator", &gdb_exe]);
+    let mut gdb = gdb_call(target.pid);
+    let tid = target.remote_tid();
+    assert!(gdb.wait().unwrap().success());
+    let events = monitor.wait_for("the thread", |e| of(e, "thread-create", target.pid).iter().any(|t| t["tid"] == tid));
+    assert!(remote_threads_in(&events, target.pid).is_empty(), "allow-listed creator reported");
+}
+
+#[test]
+fn ordinary_threads_forks_strace_and_self_writes_are_not_remote() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+
+    let (threads_pid, _) = run_program(&program("threads"), &["1000"]);
+    let (self_pid, _) = run_program(&program("self_mem_write"), &[]);
+    let mut strace = Command::new("strace");
+    strace.args(["-f", "-o", "/dev/null"]).arg(program("threads")).arg("50");
+    let strace_out = die_with_test(&mut strace).stdout(Stdio::piped()).spawn().unwrap().wait_with_output().unwrap();
+    assert!(strace_out.status.success());
+    let traced_pid = field(&String::from_utf8_lossy(&strace_out.stdout).lines().map(str::to_string).collect::<Vec<_>>(), "pid ")[0];
+    let mut storm = Command::new("/bin/sh");
+    storm.args(["-c", "for i in $(seq 100); do /bin/true; done"]);
+    let storm = die_with_test(&mut storm).spawn().unwrap();
+    let storm_pid = storm.id();
+    assert!(storm.wait_with_output().unwrap().status.success());
+
+    let events = monitor.wait_for("every exit", |e| {
+        [threads_pid, self_pid, traced_pid, storm_pid].iter().all(|&p| !of(e, "process-exit", p).is_empty())
+    });
+    assert_eq!(of(&events, "thread-create", threads_pid).len(), 1000);
+    assert_eq!(of(&events, "thread-create", traced_pid).len(), 50);
+    let storm_children: Vec<u64> = events
+        .iter()
+        .filter(|e| e["kind"] == "process-create" && e["ppid"] == storm_pid)
+        .map(|e| e["pid"].as_u64().unwrap())
+        .collect();
+    // 100 × /bin/true, plus the subshell of $(seq 100).
+    assert_eq!(storm_children.len(), 101);
+
+    for pid in [threads_pid, self_pid, traced_pid, storm_pid].into_iter().map(u64::from).chain(storm_children) {
+        let pid = pid as u32;
+        assert!(remote_threads_in(&events, pid).is_empty(), "false remote thread in {pid}");
+    }
+    assert!(of(&events, "process-tamper", self_pid).is_empty(), "writing to oneself is not tampering");
+    // strace attaches (reported) but never writes into its tracee.
+    for e in of(&events, "process-tamper", traced_pid) {
+        assert!(e["method"] == "ptrace-seize" || e["method"] == "ptrace-attach", "{e}");
+    }
+}
