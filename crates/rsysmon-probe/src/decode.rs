@@ -108,6 +108,12 @@ pub enum TamperMethod {
     ProcMem,
 }
 
+impl Creator {
+    fn new(pid: u32, tid: u32, raw_comm: &[std::os::raw::c_char], method: u32) -> Result<Self, DecodeError> {
+        Ok(Creator { pid, tid, comm: comm(raw_comm), method: TamperMethod::from_raw(method)? })
+    }
+}
+
 impl TamperMethod {
     /// The name used in events: `ptrace-setregs`, `process-vm-writev`, …
     pub fn name(self) -> &'static str {
@@ -252,23 +258,13 @@ pub fn decode(bytes: &[u8]) -> Result<KernelRecord, DecodeError> {
         record_kind::RECORD_PROCESS_TAMPER => {
             let r: tamper_record = read(bytes, "process-tamper record")?;
             split(bytes, std::mem::size_of_val(&r), [])?;
-            let creator = Creator {
-                pid: r.creator_pid,
-                tid: r.creator_tid,
-                comm: comm(&r.creator_comm),
-                method: TamperMethod::from_raw(r.method)?,
-            };
+            let creator = Creator::new(r.creator_pid, r.creator_tid, &r.creator_comm, r.method)?;
             Ok(KernelRecord::ProcessTamper { header, creator })
         }
         record_kind::RECORD_REMOTE_THREAD => {
             let r: remote_thread_record = read(bytes, "remote-thread record")?;
             split(bytes, std::mem::size_of_val(&r), [])?;
-            let creator = Creator {
-                pid: r.creator_pid,
-                tid: r.creator_tid,
-                comm: comm(&r.creator_comm),
-                method: TamperMethod::from_raw(r.method)?,
-            };
+            let creator = Creator::new(r.creator_pid, r.creator_tid, &r.creator_comm, r.method)?;
             Ok(KernelRecord::RemoteThread {
                 header,
                 target_creator_tid: r.target_creator_tid,

@@ -141,7 +141,9 @@ pub struct FilterArgs {
     /// Print one JSON object per line instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Only these kinds (comma-separated or repeated). Loss events always show.
+    /// Only these kinds (comma-separated or repeated): process-create,
+    /// process-exec, process-exit, thread-create, thread-exit,
+    /// process-tamper, remote-thread, loss. Loss events always show.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
     pub kind: Vec<EventKind>,
     /// Only these processes (repeatable).
@@ -196,20 +198,8 @@ pub struct StatusArgs {
 /// Options of `rsysmon run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Print one JSON object per line instead of text.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Show only these kinds (comma-separated or repeated):
-    /// process-create, process-exec, process-exit, thread-create,
-    /// thread-exit, process-tamper, remote-thread, loss. Loss events are
-    /// always shown.
-    #[arg(long, value_name = "KIND", value_delimiter = ',')]
-    pub kind: Vec<EventKind>,
-
-    /// Show only events of these processes (repeatable).
-    #[arg(long, value_name = "PID")]
-    pub pid: Vec<u32>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 
     /// Also report kernel threads (hidden by default).
     #[arg(long)]
@@ -257,7 +247,7 @@ mod tests {
     fn kinds_parse_comma_separated_and_reject_unknown() {
         let cli = Cli::try_parse_from(["rsysmon", "run", "--kind", "process-exec,thread-exit"]).unwrap();
         let Command::Run(args) = cli.command else { panic!("parsed as another command") };
-        assert_eq!(args.kind, [EventKind::ProcessExec, EventKind::ThreadExit]);
+        assert_eq!(args.filter.kind, [EventKind::ProcessExec, EventKind::ThreadExit]);
         let err = Cli::try_parse_from(["rsysmon", "run", "--kind", "nope"]).unwrap_err().to_string();
         assert!(err.contains("unknown event kind"), "{err}");
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use anyhow::Context;
-use rsysmon_event::{Filter, LossStage};
+use rsysmon_event::LossStage;
 use rsysmon_probe::{ProbeConfig, Probes};
 
 use crate::cli::RunArgs;
@@ -27,8 +27,8 @@ use crate::stats::Stats;
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     require_bpf_capabilities()?;
-    let filter = Filter { kinds: args.kind.iter().copied().collect(), pids: args.pid.iter().copied().collect(), ..Filter::default() };
-    let format = if args.json { Format::Json } else { Format::Text };
+    let filter = args.filter.filter();
+    let format = if args.filter.json { Format::Json } else { Format::Text };
     let out: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
         None => Box::new(io::stdout()),

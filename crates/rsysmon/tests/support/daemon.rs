@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{die_with_test, RSYSMON};
+use super::{die_with_test, wait_ready, RSYSMON};
 
 pub struct Daemon {
     child: Child,
@@ -40,24 +40,7 @@ impl Daemon {
         let mut cmd = Command::new(RSYSMON);
         cmd.arg("daemon").arg("--config").arg(&config_path).stderr(Stdio::piped());
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon daemon");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("daemon: {line}");
-                if line.contains("daemon ready") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            panic!("rsysmon daemon did not become ready (exit: {:?})", child.try_wait());
-        }
+        wait_ready(&mut child, "daemon ready");
         Daemon { child, dir, socket }
     }
 

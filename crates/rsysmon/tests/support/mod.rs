@@ -94,8 +94,7 @@ impl Monitor {
                 }
             })
         };
-        let stderr = Arc::new(Mutex::new(String::new()));
-        wait_ready(child.stderr.take().unwrap(), Arc::clone(&stderr), &mut child);
+        let stderr = wait_ready(&mut child, "probes attached");
         Monitor { child, events, reader: Some(reader), stderr }
     }
 
@@ -162,25 +161,33 @@ impl Drop for Monitor {
     }
 }
 
-fn wait_ready(stderr: ChildStderr, text: Arc<Mutex<String>>, child: &mut Child) {
+/// Read `child`'s stderr into the returned text until it exits, and wait
+/// (up to 60 s) for a line containing `marker`.
+pub fn wait_ready(child: &mut Child, marker: &'static str) -> Arc<Mutex<String>> {
+    let stderr: ChildStderr = child.stderr.take().expect("stderr is piped");
+    let text = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            text.lock().unwrap().push_str(&line);
-            text.lock().unwrap().push('\n');
-            if line.contains("probes attached") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(());
+    {
+        let text = Arc::clone(&text);
+        thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut text = text.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+                if line.contains(marker) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
                 }
             }
-        }
-    });
+        });
+    }
     if rx.recv_timeout(Duration::from_secs(60)).is_err() {
         let _ = child.kill();
-        panic!("rsysmon did not attach its probes within 60 s (exit: {:?})", child.try_wait());
+        panic!("no {marker:?} within 60 s (exit: {:?}); stderr: {}", child.try_wait(), text.lock().unwrap());
     }
+    text
 }
 
 /// Events of one kind about one pid, in arrival order.
