@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rsysmon_event::{Event, EventKind, LossStage};
 
 use crate::queue::EventQueue;
+use crate::shared_event::{Shared, SharedEvent};
 
 /// Remote-thread detections kept for `rsysmon remote-threads`.
 pub const DETECTIONS_KEPT: usize = 1000;
@@ -38,6 +39,7 @@ impl Hub {
 
     /// Hand an event to the history and to every subscriber.
     pub fn publish(&self, event: Event) {
+        let event = SharedEvent::new(event);
         let mut subscribers = self.subscribers();
         // Subscribers that went away are dropped here, on the next event.
         subscribers.retain(|s| !s.is_closed());
@@ -63,13 +65,13 @@ impl Hub {
     }
 
     /// The newest `last` events kept, and how many the history has dropped.
-    pub fn history(&self, last: usize) -> (Vec<Event>, u64) {
+    pub fn history(&self, last: usize) -> (Vec<Shared>, u64) {
         self.history.as_ref().map(|h| h.snapshot(last)).unwrap_or_default()
     }
 
     /// The remote threads detected, oldest first (the newest
     /// [`DETECTIONS_KEPT`]).
-    pub fn detections(&self) -> Vec<Event> {
+    pub fn detections(&self) -> Vec<Shared> {
         self.detections.snapshot(usize::MAX).0
     }
 

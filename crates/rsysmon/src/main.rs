@@ -16,6 +16,7 @@ mod queue;
 mod remote_policy;
 mod run;
 mod sensor;
+mod shared_event;
 mod stats;
 
 use std::process::ExitCode;

@@ -3,25 +3,10 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use rsysmon_event::{to_json_line, to_text_line, Event, Filter};
+use rsysmon_event::Filter;
 
 use crate::queue::EventQueue;
-
-/// Text as in the book, or JSON lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-impl Format {
-    pub fn line(self, event: &Event) -> String {
-        match self {
-            Format::Text => to_text_line(event),
-            Format::Json => to_json_line(event),
-        }
-    }
-}
+pub use crate::shared_event::Format;
 
 /// Take events from `queue` and write the selected ones until the queue is
 /// closed and empty. A reader that went away (broken pipe) ends the loop
@@ -34,7 +19,7 @@ pub fn write_events(queue: &EventQueue, filter: &Filter, format: Format, out: im
             return out.flush();
         }
         for event in batch.iter().filter(|e| filter.matches(e)) {
-            out.write_all(format.line(event).as_bytes())?;
+            out.write_all(event.line(format).as_bytes())?;
             out.write_all(b"\n")?;
         }
         out.flush()?;

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use rsysmon_event::{Detail, Event, LossStage};
 
+use crate::shared_event::{Shared, SharedEvent};
+
 /// Default capacity, in events.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
@@ -23,7 +25,7 @@ pub struct EventQueue {
 }
 
 struct State {
-    queue: VecDeque<Event>,
+    queue: VecDeque<Shared>,
     /// Stands for everything dropped since the consumer last read; always
     /// older than everything in `queue`.
     front_loss: Option<Event>,
@@ -51,7 +53,7 @@ impl EventQueue {
     }
 
     /// Add an event, dropping the oldest if full.
-    pub fn push(&self, event: Event) {
+    pub fn push(&self, event: Shared) {
         let mut state = self.lock();
         if state.queue.len() >= state.capacity {
             state.drop_oldest();
@@ -62,13 +64,13 @@ impl EventQueue {
     }
 
     /// Everything queued, oldest first; waits up to `timeout` if empty.
-    pub fn pop_all(&self, timeout: Duration) -> Vec<Event> {
+    pub fn pop_all(&self, timeout: Duration) -> Vec<Shared> {
         let mut state = self.lock();
         if state.queue.is_empty() && state.front_loss.is_none() && !state.closed {
             state = self.ready.wait_timeout(state, timeout).unwrap_or_else(|e| e.into_inner()).0;
         }
         let mut out = Vec::with_capacity(state.queue.len() + 1);
-        out.extend(state.front_loss.take());
+        out.extend(state.front_loss.take().map(SharedEvent::new));
         out.extend(state.queue.drain(..));
         out
     }
@@ -81,7 +83,7 @@ impl EventQueue {
 
     /// The newest `last` events, oldest first, without taking them, and how
     /// many events the queue has dropped so far.
-    pub fn snapshot(&self, last: usize) -> (Vec<Event>, u64) {
+    pub fn snapshot(&self, last: usize) -> (Vec<Shared>, u64) {
         let state = self.lock();
         let skip = state.queue.len().saturating_sub(last);
         (state.queue.iter().skip(skip).cloned().collect(), state.dropped)
@@ -164,7 +166,7 @@ mod tests {
 
     /// Every seq the producer made is accounted for: delivered, or inside
     /// the loss event delivered in its place.
-    fn assert_accounts_for(events: &[Event], first: u64, last: u64) {
+    fn assert_accounts_for(events: &[Shared], first: u64, last: u64) {
         let mut expected = first;
         for e in events {
             assert_eq!(e.seq - e.weight() + 1, expected, "gap before {e:?}");
@@ -177,7 +179,7 @@ mod tests {
     fn overflow_keeps_newest_and_one_loss_event_with_exact_count() {
         let queue = EventQueue::new(100, LossStage::Queue);
         for seq in 1..=1000 {
-            queue.push(event(seq));
+            queue.push(SharedEvent::new(event(seq)));
         }
         let out = queue.pop_all(Duration::ZERO);
         assert_eq!(out.len(), 101);
@@ -193,7 +195,7 @@ mod tests {
     fn snapshot_returns_newest_without_taking_them() {
         let queue = EventQueue::new(100, LossStage::Queue);
         for seq in 1..=1000 {
-            queue.push(event(seq));
+            queue.push(SharedEvent::new(event(seq)));
         }
         let (events, dropped) = queue.snapshot(usize::MAX);
         assert_eq!((events.len(), dropped), (100, 900));
@@ -205,11 +207,11 @@ mod tests {
     #[test]
     fn kernel_loss_events_fold_into_queue_loss_without_double_counting() {
         let queue = EventQueue::new(3, LossStage::Queue);
-        queue.push(event(1));
-        queue.push(loss(5, 4, LossStage::Kernel));
-        queue.push(event(6));
-        queue.push(event(7));
-        queue.push(event(8));
+        queue.push(SharedEvent::new(event(1)));
+        queue.push(SharedEvent::new(loss(5, 4, LossStage::Kernel)));
+        queue.push(SharedEvent::new(event(6)));
+        queue.push(SharedEvent::new(event(7)));
+        queue.push(SharedEvent::new(event(8)));
         let out = queue.pop_all(Duration::ZERO);
         assert_eq!(out[0].detail, Detail::Loss { lost: 5, stage: LossStage::Queue });
         assert_eq!(out[0].seq, 5);

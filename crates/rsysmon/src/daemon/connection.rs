@@ -10,11 +10,12 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rsysmon_event::{to_json_line, to_text_line, Event, Filter, LossStage};
+use rsysmon_event::{Filter, LossStage};
 use serde_json::json;
 
 use super::access::{Peer, Role};
 use super::DaemonState;
+use crate::shared_event::{Format, SharedEvent};
 use crate::protocol::{parse_request, read_line_limited, ProtocolError, Request, WireFormat, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
 
 /// A client that says nothing for this long is disconnected.
@@ -71,11 +72,11 @@ fn handle(stream: UnixStream, state: &DaemonState) -> io::Result<()> {
     }
 }
 
-fn format_event(format: WireFormat, event: &Event) -> String {
-    match format {
-        WireFormat::Json => to_json_line(event),
-        WireFormat::Text => to_text_line(event),
-    }
+fn format_event(format: WireFormat, event: &SharedEvent) -> &str {
+    event.line(match format {
+        WireFormat::Json => Format::Json,
+        WireFormat::Text => Format::Text,
+    })
 }
 
 fn send_history(
@@ -86,7 +87,7 @@ fn send_history(
     filter: &Filter,
 ) -> io::Result<()> {
     let (events, dropped) = state.hub.history(usize::MAX);
-    let selected: Vec<&Event> = events.iter().filter(|e| filter.matches(e)).collect();
+    let selected: Vec<&SharedEvent> = events.iter().map(|e| &**e).filter(|e| filter.matches(e)).collect();
     let skip = selected.len().saturating_sub(last.unwrap_or(usize::MAX));
     let selected = &selected[skip..];
     reply(out, json!({ "count": selected.len(), "dropped": dropped }))?;
