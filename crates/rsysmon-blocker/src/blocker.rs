@@ -95,10 +95,7 @@ impl Blocker {
     /// refusal has been answered; it must not block (send on an unbounded
     /// channel, push to a queue): every exec on the machine waits while the
     /// decider is busy.
-    pub fn start(
-        rules: SharedRules,
-        on_block: impl Fn(BlockedExec) + Send + 'static,
-    ) -> Result<Blocker, BlockerError> {
+    pub fn start(rules: SharedRules, on_block: impl Fn(BlockedExec) + Send + 'static) -> Result<Blocker, BlockerError> {
         let group = Arc::new(ExecPermissions::new().map_err(BlockerError::Init)?);
         let mut mountinfo = File::open("/proc/self/mountinfo").map_err(BlockerError::Mountinfo)?;
         let mounts = coverage::read_mounts(&mut mountinfo).map_err(BlockerError::Mountinfo)?;
@@ -108,7 +105,8 @@ impl Blocker {
             return Err(BlockerError::NothingMarked(why));
         }
         let coverage = Arc::new(Mutex::new(first));
-        let (stop_read, stop_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| BlockerError::Thread("stop", e.into()))?;
+        let (stop_read, stop_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| BlockerError::Thread("stop", e.into()))?;
         let stop_read_2 = stop_read.try_clone().map_err(|e| BlockerError::Thread("stop", e))?;
         let counters = Arc::new(Counters::default());
 
@@ -296,7 +294,9 @@ fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => {
-                tracing::warn!("cannot watch /proc/self/mountinfo ({e}); filesystems mounted from now on are not covered");
+                tracing::warn!(
+                    "cannot watch /proc/self/mountinfo ({e}); filesystems mounted from now on are not covered"
+                );
                 return;
             }
         }
@@ -323,9 +323,11 @@ mod tests {
             identity: Some(FileIdentity { dev: 1, ino: 2 }),
         }])
         .unwrap();
-        let evil = ExecutedFile { path: Some("/nonexistent/evil".into()), identity: Some(FileIdentity { dev: 1, ino: 2 }) };
+        let evil =
+            ExecutedFile { path: Some("/nonexistent/evil".into()), identity: Some(FileIdentity { dev: 1, ino: 2 }) };
         let hardlink = ExecutedFile { path: None, identity: Some(FileIdentity { dev: 1, ino: 2 }) };
-        let other = ExecutedFile { path: Some("/nonexistent/ok".into()), identity: Some(FileIdentity { dev: 1, ino: 3 }) };
+        let other =
+            ExecutedFile { path: Some("/nonexistent/ok".into()), identity: Some(FileIdentity { dev: 1, ino: 3 }) };
         assert_eq!(judge(10, 10, &evil, &rules), Verdict::Own);
         assert_eq!(judge(10, 11, &evil, &rules), Verdict::Deny(&rules.list()[0]));
         assert_eq!(judge(10, 11, &hardlink, &rules), Verdict::Deny(&rules.list()[0]));

@@ -105,10 +105,8 @@ impl ExecutedFile {
             }
             path
         });
-        let identity = stat.map(|s| FileIdentity {
-            dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor),
-            ino: s.stx_ino,
-        });
+        let identity =
+            stat.map(|s| FileIdentity { dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor), ino: s.stx_ino });
         ExecutedFile { path, identity }
     }
 }

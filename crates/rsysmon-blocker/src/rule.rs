@@ -321,11 +321,8 @@ mod tests {
         let hardlink = dir.path().join("other-name");
         fs::hard_link(&daemon, &hardlink).unwrap();
         let protected = Protected::none().with(&daemon);
-        let refused = [
-            daemon.display().to_string(),
-            hardlink.display().to_string(),
-            format!("{}/", dir.path().display()),
-        ];
+        let refused =
+            [daemon.display().to_string(), hardlink.display().to_string(), format!("{}/", dir.path().display())];
         for input in refused {
             let err = ExecRule::path(OsStr::new(&input), &protected).unwrap_err();
             assert!(matches!(err, RuleError::BlocksProtected { .. }), "{input}: {err}");

@@ -72,8 +72,8 @@ impl RuleSet {
             })
             .ok_or(RuleError::NotFound(given))?;
         let removed = self.rules.remove(index);
-        *self = RuleSet::from_rules(std::mem::take(&mut self.rules))
-            .expect("rules that were in a set have distinct texts");
+        *self =
+            RuleSet::from_rules(std::mem::take(&mut self.rules)).expect("rules that were in a set have distinct texts");
         Ok(removed)
     }
 

@@ -36,9 +36,7 @@ const FORMAT_VERSION: u32 = 1;
 pub enum StoreError {
     #[error("cannot read the rule file {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error(
-        "the rule file {path} is corrupt ({reason}); it was left as it is: fix or remove it, then start again"
-    )]
+    #[error("the rule file {path} is corrupt ({reason}); it was left as it is: fix or remove it, then start again")]
     Corrupt { path: PathBuf, reason: String },
     #[error("cannot write the rule file {path}: {source}; the previous rules are unchanged")]
     Write { path: PathBuf, source: io::Error },
@@ -113,11 +111,9 @@ pub fn save(path: &Path, rules: &RuleSet) -> Result<(), StoreError> {
 
 fn to_stored(rule: &ExecRule) -> StoredRule {
     match rule {
-        ExecRule::File { path, identity } => StoredRule::File {
-            file: path.clone(),
-            dev: identity.map(|id| id.dev),
-            ino: identity.map(|id| id.ino),
-        },
+        ExecRule::File { path, identity } => {
+            StoredRule::File { file: path.clone(), dev: identity.map(|id| id.dev), ino: identity.map(|id| id.ino) }
+        }
         ExecRule::Dir { prefix } => StoredRule::Dir { dir: prefix.clone() },
         ExecRule::Glob { glob } => StoredRule::Glob { glob: glob.glob().to_string() },
     }

@@ -175,7 +175,11 @@ fn a_filesystem_mounted_after_start_is_covered() {
     let device = format!("{}:{}", libc::major(dev), libc::minor(dev));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !running.blocker.coverage().is_marked(&device) {
-        assert!(std::time::Instant::now() < deadline, "new tmpfs {device} never marked: {:?}", running.blocker.coverage());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new tmpfs {device} never marked: {:?}",
+            running.blocker.coverage()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_runs(&evil, None);

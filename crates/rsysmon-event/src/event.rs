@@ -64,6 +64,14 @@ pub enum Detail {
     ThreadCreate { creator_tid: u32 },
     /// A thread exited; the process lives on.
     ThreadExit { exit_code: Option<i32>, signal: Option<i32> },
+    /// An exec refused by a blocking rule: execve failed with EPERM in
+    /// process `pid`, which lives on.
+    ExecBlocked {
+        /// Real path of the refused file.
+        path: String,
+        /// The rule that matched, as `rsysmon block list` shows it.
+        rule: String,
+    },
     /// Events that were dropped. A loss event stands in for the `lost`
     /// events it replaces: its `seq` is that of the last of them, so
     /// `seq - lost` is the seq of the event before the gap.
@@ -108,6 +116,7 @@ impl Event {
             Detail::ProcessExit { .. } => EventKind::ProcessExit,
             Detail::ThreadCreate { .. } => EventKind::ThreadCreate,
             Detail::ThreadExit { .. } => EventKind::ThreadExit,
+            Detail::ExecBlocked { .. } => EventKind::ExecBlocked,
             Detail::Loss { .. } => EventKind::Loss,
         }
     }

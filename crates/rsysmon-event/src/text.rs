@@ -47,6 +47,9 @@ pub fn to_text_line(event: &Event) -> String {
                 (code, None) => write!(out, "with code {}", code.unwrap_or(0)),
             }
         }
+        Detail::ExecBlocked { path, rule } => {
+            write!(out, "Blocked exec of {} by process {pid} ({comm}): rule {}", clean(path), clean(rule))
+        }
         Detail::Loss { lost, stage } => write!(out, "Lost {lost} events ({} stage)", stage.name()),
     };
     out
@@ -132,6 +135,13 @@ mod tests {
         assert_eq!(body(&to_text_line(&e)), "Thread 4243 created in process 4242 (ls)");
         let e = event(Detail::ThreadExit { exit_code: Some(0), signal: None });
         assert_eq!(body(&to_text_line(&e)), "Thread 4243 exited from process 4242 (ls) with code 0");
+    }
+
+    #[test]
+    fn exec_blocked_line() {
+        let mut e = event(Detail::ExecBlocked { path: "/tmp/evil".into(), rule: "/tmp/evil".into() });
+        e.comm = "bash".into();
+        assert_eq!(body(&to_text_line(&e)), "Blocked exec of /tmp/evil by process 4242 (bash): rule /tmp/evil");
     }
 
     #[test]

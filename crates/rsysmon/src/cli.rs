@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -16,6 +17,8 @@ Examples:
   rsysmon run --json > events.jsonl   JSON lines for a SIEM (schema: docs/events.md)
   rsysmon run --kind process-exec     only execs
   rsysmon run --pid 1234 --pid 1240   only these processes
+  rsysmon run --block /opt/x/evil     refuse to execute this file (EPERM)
+  rsysmon run --block /opt/untrusted/ --block-glob '/tmp/**/*.bin'
 
 Text lines read like the book's SysMon client:
   18:59:37.660: Process 4242 (bash) created by process 4200 (bash)
@@ -51,7 +54,7 @@ pub struct RunArgs {
 
     /// Show only these kinds (comma-separated or repeated):
     /// process-create, process-exec, process-exit, thread-create,
-    /// thread-exit, loss. Loss events are always shown.
+    /// thread-exit, exec-blocked, loss. Loss events are always shown.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
     pub kind: Vec<EventKind>,
 
@@ -73,6 +76,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "KIB", default_value_t = 8192,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4..=1_048_576))]
     pub ring_buffer_kib: usize,
+
+    /// Refuse to execute this file (by path and by identity, so its other
+    /// names too), or everything below a directory given with a trailing
+    /// `/`. Repeatable. Refusals are `exec-blocked` events. See
+    /// docs/blocking.md.
+    #[arg(long, value_name = "PATH")]
+    pub block: Vec<OsString>,
+
+    /// Refuse to execute files whose real path matches this glob (`*`
+    /// within a path component, `**` across them). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub block_glob: Vec<OsString>,
 
     /// Write events to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]

@@ -8,14 +8,17 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
 use rsysmon_event::{Filter, LossStage};
+use rsysmon_blocker::BlockedExec;
 use rsysmon_probe::{ProbeConfig, Probes};
 
+use crate::blocking::{self, Blocking};
 use crate::cli::RunArgs;
 use crate::clock::BootClock;
 use crate::hub::Hub;
@@ -42,6 +45,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot install signal handlers")?;
     }
 
+    let block_rules = blocking::rules(&args.block, &args.block_glob)?;
     let config = ProbeConfig { include_kernel_threads: args.include_kernel, ring_buffer_bytes: args.ring_buffer_kib * 1024 };
     let table = ProcessTable::from_proc();
     let probes = Probes::load(&config)?;
@@ -54,6 +58,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .name("output".into())
             .spawn(move || write_events(&hub, &filter, format, out))
             .context("cannot start the output thread")?
+    };
+
+    let blocking = block_rules.map(blocking::start).transpose()?;
+    if let Some(b) = &blocking {
+        eprintln!("rsysmon: blocking execs on {} filesystems", b.blocker.coverage().marked.len());
+    }
+    let take_refusals = |refusals: Option<&Receiver<BlockedExec>>| {
+        for blocked in refusals.into_iter().flat_map(Receiver::try_iter) {
+            hub.push(sensor.borrow_mut().on_blocked_exec(blocked));
+        }
     };
 
     eprintln!(
@@ -69,6 +83,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             result = Err(e.into());
             break;
         }
+        take_refusals(blocking.as_ref().map(|b| &b.refusals));
+        if blocking.as_ref().is_some_and(|b| !b.blocker.is_running()) {
+            result = Err(anyhow::anyhow!("the exec blocker stopped; execs are no longer checked"));
+            break;
+        }
         match probes.kernel_losses() {
             Ok(total) => hub.push_opt(sensor.borrow_mut().on_kernel_losses(total)),
             Err(e) => {
@@ -76,6 +95,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 break;
             }
         }
+    }
+    // Stop blocking first: it answers every exec still waiting.
+    let mut blocker_summary = None;
+    if let Some(Blocking { blocker, refusals }) = blocking {
+        blocker_summary = Some(blocker.stats());
+        if let Err(e) = blocker.stop() {
+            result = result.and(Err(e.into()));
+        }
+        take_refusals(Some(&refusals));
     }
     // What is already in the ring still counts.
     let _ = reader.poll(Duration::ZERO);
@@ -90,6 +118,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut stats = sensor.borrow().stats().clone();
     stats.count_loss(LossStage::Queue, hub.dropped());
     eprintln!("rsysmon: {stats}");
+    if let Some(b) = blocker_summary {
+        eprintln!(
+            "rsysmon: blocker: {} execs allowed, {} denied; decision p50 {:.1} µs, p99 {:.1} µs (last {})",
+            b.allowed + b.own,
+            b.denied,
+            b.p50_us,
+            b.p99_us,
+            b.window
+        );
+    }
     written.context("writing events failed")?;
     result
 }

@@ -26,7 +26,10 @@ pub fn root_tests_enabled() -> bool {
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "root integration tests need root (fanotify); set RSYSMON_SKIP_ROOT_TESTS=1 to skip them on purpose");
+    assert_eq!(
+        euid, 0,
+        "root integration tests need root (fanotify); set RSYSMON_SKIP_ROOT_TESTS=1 to skip them on purpose"
+    );
     true
 }
 
@@ -135,7 +138,9 @@ pub fn run(program: impl AsRef<OsStr>, args: &[&str], cwd: Option<&Path>) -> std
 pub fn assert_refused(program: impl AsRef<OsStr>, cwd: Option<&Path>) {
     let program = program.as_ref();
     match run(program, &[], cwd) {
-        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPERM), "exec of {program:?} failed, but not with EPERM: {e}"),
+        Err(e) => {
+            assert_eq!(e.raw_os_error(), Some(libc::EPERM), "exec of {program:?} failed, but not with EPERM: {e}")
+        }
         Ok(out) => panic!("exec of {program:?} was allowed ({})", out.status),
     }
 }
@@ -164,7 +169,17 @@ impl MountGuard {
 
     /// A fresh small tmpfs at `at`.
     pub fn tmpfs(at: &Path) -> MountGuard {
-        mount(&[OsStr::new("-t"), OsStr::new("tmpfs"), OsStr::new("-o"), OsStr::new("size=16m"), OsStr::new("rsysmon-test"), at.as_os_str()], at)
+        mount(
+            &[
+                OsStr::new("-t"),
+                OsStr::new("tmpfs"),
+                OsStr::new("-o"),
+                OsStr::new("size=16m"),
+                OsStr::new("rsysmon-test"),
+                at.as_os_str(),
+            ],
+            at,
+        )
     }
 }
 
