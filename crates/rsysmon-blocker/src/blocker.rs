@@ -29,8 +29,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::fanotify::FanotifyEvent;
 
 use crate::coverage::{self, Coverage};
-use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile};
-use crate::rule::ExecRule;
+use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile, ProcFds};
+use crate::rule::{ExecRule, Protected};
 use crate::rule_set::RuleSet;
 use crate::stats::{BlockerStats, Counters};
 
@@ -69,6 +69,10 @@ pub enum BlockerError {
     Init(Errno),
     #[error("cannot read /proc/self/mountinfo to find the filesystems to watch: {0}")]
     Mountinfo(std::io::Error),
+    #[error("cannot open /proc/self/fd, needed to name executed files: {0}")]
+    ProcFds(std::io::Error),
+    #[error("cannot find the blocker's own executable to exempt it: {0}")]
+    OwnExecutable(std::io::Error),
     #[error("no filesystem accepted an exec permission mark ({0}); nothing could be blocked")]
     NothingMarked(String),
     #[error("cannot start the {0} thread: {1}")]
@@ -87,16 +91,33 @@ pub struct Blocker {
     watcher: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     coverage: Arc<Mutex<Coverage>>,
+    exempt: Vec<String>,
 }
 
 impl Blocker {
     /// Mark every mounted filesystem and start answering execs with
-    /// `rules`. `on_block` is called on the decider thread after each
-    /// refusal has been answered; it must not block (send on an unbounded
-    /// channel, push to a queue): every exec on the machine waits while the
-    /// decider is busy.
+    /// `rules`, exempting this process's executable and dynamic loader
+    /// ([`Protected::this_process`]). `on_block` is called on the decider
+    /// thread after each refusal has been answered; it must not block
+    /// (send on an unbounded channel, push to a queue): every exec on the
+    /// machine waits while the decider is busy.
     pub fn start(rules: SharedRules, on_block: impl Fn(BlockedExec) + Send + 'static) -> Result<Blocker, BlockerError> {
+        let protected = Protected::this_process().map_err(BlockerError::OwnExecutable)?;
+        Self::start_with(rules, &protected, on_block)
+    }
+
+    /// As [`Blocker::start`], exempting the files in `protected` instead:
+    /// the kernel is told never to report their execs (an ignore mark on
+    /// each), so they run without a round trip to this process. A rule that
+    /// names one of them has no effect; [`crate::ExecRule`] refuses such
+    /// rules when given the same `protected`.
+    pub fn start_with(
+        rules: SharedRules,
+        protected: &Protected,
+        on_block: impl Fn(BlockedExec) + Send + 'static,
+    ) -> Result<Blocker, BlockerError> {
         let group = Arc::new(ExecPermissions::new().map_err(BlockerError::Init)?);
+        let proc_fds = ProcFds::open().map_err(BlockerError::ProcFds)?;
         let mut mountinfo = File::open("/proc/self/mountinfo").map_err(BlockerError::Mountinfo)?;
         let mounts = coverage::read_mounts(&mut mountinfo).map_err(BlockerError::Mountinfo)?;
         let first = coverage::mark_all(&group, &mounts);
@@ -104,18 +125,31 @@ impl Blocker {
             let why = first.refused.values().next().map(|(_, _, e)| e.clone()).unwrap_or_else(|| "no mounts".into());
             return Err(BlockerError::NothingMarked(why));
         }
+        let mut exempt = Vec::new();
+        for path in protected.paths() {
+            match group.ignore_file(std::path::Path::new(path)) {
+                Ok(()) => exempt.push(path.to_string()),
+                Err(e) => tracing::info!("execs of {path} are judged like any other: cannot exempt it ({e})"),
+            }
+        }
         let coverage = Arc::new(Mutex::new(first));
         let (stop_read, stop_write) =
             nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| BlockerError::Thread("stop", e.into()))?;
         let stop_read_2 = stop_read.try_clone().map_err(|e| BlockerError::Thread("stop", e))?;
         let counters = Arc::new(Counters::default());
 
-        let mut blocker =
-            Blocker { stop: Some(stop_write), decider: None, watcher: None, counters: Arc::clone(&counters), coverage };
+        let mut blocker = Blocker {
+            stop: Some(stop_write),
+            decider: None,
+            watcher: None,
+            counters: Arc::clone(&counters),
+            coverage,
+            exempt,
+        };
         // The watcher holds the group weakly, so the decider's exit alone
         // closes it (see the module documentation).
         let weak_group = Arc::downgrade(&group);
-        let decider = Decider { group, rules, on_block, counters, own_pid: std::process::id() as i32 };
+        let decider = Decider { group, proc_fds, rules, on_block, counters, own_pid: std::process::id() as i32 };
         blocker.decider = Some(
             thread::Builder::new()
                 .name("exec-decider".into())
@@ -140,6 +174,11 @@ impl Blocker {
     /// Which filesystems are watched now.
     pub fn coverage(&self) -> Coverage {
         self.coverage.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Executables whose execs the kernel lets through without asking.
+    pub fn exempt(&self) -> &[String] {
+        &self.exempt
     }
 
     /// Whether the decider still runs (it stops only on [`Blocker::stop`]
@@ -198,6 +237,7 @@ pub(crate) fn judge<'r>(own_pid: i32, pid: i32, file: &ExecutedFile, rules: &'r 
 
 struct Decider<F> {
     group: Arc<ExecPermissions>,
+    proc_fds: ProcFds,
     rules: SharedRules,
     on_block: F,
     counters: Arc<Counters>,
@@ -206,6 +246,7 @@ struct Decider<F> {
 
 impl<F: Fn(BlockedExec)> Decider<F> {
     fn run(self, stop: OwnedFd) -> Result<(), BlockerError> {
+        raise_priority();
         let result = loop {
             let mut fds =
                 [PollFd::new(self.group.as_fd(), PollFlags::POLLIN), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
@@ -249,7 +290,7 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         let time = SystemTime::now();
         let pid = event.pid();
         let file = if is_exec_permission(&event) && pid != self.own_pid {
-            ExecutedFile::of(fd)
+            ExecutedFile::of(fd, &self.proc_fds)
         } else {
             ExecutedFile { path: None, identity: None }
         };
@@ -286,6 +327,20 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         }
     }
 }
+
+/// Every exec on the machine waits while this thread waits for a CPU, so
+/// it runs ahead of ordinary work: nice -10 (best effort; it only ever
+/// sleeps in poll or answers, so it cannot starve anyone).
+fn raise_priority() {
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id
+    // only changes this thread's nice value and reports failure by errno.
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, DECIDER_NICE) } != 0;
+    if failed {
+        tracing::info!("cannot raise the exec decider's priority: {}", std::io::Error::last_os_error());
+    }
+}
+
+const DECIDER_NICE: libc::c_int = -10;
 
 fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc<Mutex<Coverage>>, stop: OwnedFd) {
     loop {

@@ -58,6 +58,19 @@ impl ExecPermissions {
         )
     }
 
+    /// Never report execs of the file at `path`: an ignore mark on its
+    /// inode, which applies to the filesystem marks of the same group too,
+    /// so the kernel lets those execs through without a round trip. It
+    /// survives writes to the file; a new file at the path is not covered.
+    pub fn ignore_file(&self, path: &Path) -> nix::Result<()> {
+        self.group.mark(
+            MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_IGNORED_MASK | MarkFlags::FAN_MARK_IGNORED_SURV_MODIFY,
+            MaskFlags::FAN_OPEN_EXEC_PERM,
+            None,
+            Some(path),
+        )
+    }
+
     /// Events waiting now; empty when there are none. Each event closes its
     /// fd when dropped, so it must be answered before.
     pub fn read(&self) -> nix::Result<Vec<FanotifyEvent>> {
@@ -93,11 +106,11 @@ impl ExecutedFile {
     /// could wait: the path comes from procfs, the identity from statx with
     /// AT_STATX_DONT_SYNC (cached attributes, so a hung NFS server or FUSE
     /// daemon cannot stall the decision).
-    pub fn of(fd: BorrowedFd<'_>) -> Self {
+    pub fn of(fd: BorrowedFd<'_>, proc_fds: &ProcFds) -> Self {
         let stat = cached_stat(fd);
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok();
+        let link = nix::fcntl::readlinkat(Some(proc_fds.dir.as_raw_fd()), fd.as_raw_fd().to_string().as_str()).ok();
         let path = link.map(|link| {
-            let mut path = link.into_os_string().into_string().unwrap_or_else(|raw| raw.to_string_lossy().into_owned());
+            let mut path = link.into_string().unwrap_or_else(|raw| raw.to_string_lossy().into_owned());
             if stat.is_some_and(|s| s.stx_nlink == 0) {
                 if let Some(stripped) = path.strip_suffix(" (deleted)") {
                     path.truncate(stripped.len());
@@ -108,6 +121,18 @@ impl ExecutedFile {
         let identity =
             stat.map(|s| FileIdentity { dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor), ino: s.stx_ino });
         ExecutedFile { path, identity }
+    }
+}
+
+/// `/proc/self/fd`, opened once: reading a link relative to it skips the
+/// walk through `/proc/self` on every event.
+pub struct ProcFds {
+    dir: std::fs::File,
+}
+
+impl ProcFds {
+    pub fn open() -> std::io::Result<Self> {
+        Ok(ProcFds { dir: std::fs::File::open("/proc/self/fd")? })
     }
 }
 

@@ -84,8 +84,10 @@ pub enum RuleError {
     NotFound(String),
 }
 
-/// Executables no rule may block: the daemon's own, so it can always be
-/// restarted and its helpers run. A parameter so tests can choose.
+/// Executables no rule may block: the daemon's own and its ELF
+/// interpreter, so it can always be restarted and run its helpers. The
+/// blocker also asks the kernel never to report their execs at all (see
+/// [`crate::Blocker::start_with`]). A parameter so tests can choose.
 #[derive(Debug, Clone, Default)]
 pub struct Protected {
     files: Vec<(String, Option<FileIdentity>)>,
@@ -97,10 +99,16 @@ impl Protected {
         Self::default()
     }
 
-    /// Protects the executable of the running process.
+    /// Protects the executable of the running process and the dynamic
+    /// loader it was started with (blocking either would stop the daemon
+    /// from starting again).
     pub fn this_process() -> io::Result<Self> {
         let exe = std::env::current_exe()?;
-        Ok(Self::none().with(&exe))
+        let mut protected = Self::none().with(&exe);
+        if let Some(loader) = own_interpreter() {
+            protected = protected.with(&loader);
+        }
+        Ok(protected)
     }
 
     /// Also protect `path` (resolved now; its identity too when it exists).
@@ -109,6 +117,11 @@ impl Protected {
         let identity = fs::metadata(&real).ok().map(|m| FileIdentity::of(&m));
         self.files.push((real.to_string_lossy().into_owned(), identity));
         self
+    }
+
+    /// The protected files' real paths.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(|(path, _)| path.as_str())
     }
 
     fn check(&self, rule: &ExecRule) -> Result<(), RuleError> {
@@ -171,6 +184,25 @@ impl fmt::Display for ExecRule {
             ExecRule::Glob { glob } => write!(f, "{GLOB_PREFIX}{}", glob.glob()),
         }
     }
+}
+
+/// The ELF interpreter this process was started with: the file mapped at
+/// the base address the kernel passed in the auxiliary vector (AT_BASE; 0
+/// for a static executable).
+fn own_interpreter() -> Option<PathBuf> {
+    // SAFETY: getauxval only reads the auxiliary vector; it has no
+    // preconditions and returns 0 for an absent entry.
+    let base = unsafe { libc::getauxval(libc::AT_BASE) };
+    if base == 0 {
+        return None;
+    }
+    let maps = fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        let start = u64::from_str_radix(line.split('-').next()?, 16).ok()?;
+        // address perms offset dev inode path
+        let path = line.splitn(6, ' ').nth(5)?.trim_start();
+        (start == base && path.starts_with('/')).then(|| PathBuf::from(path))
+    })
 }
 
 /// The input as text, refusing what no rule may be: empty, non-UTF-8,
@@ -331,6 +363,18 @@ mod tests {
         let err = ExecRule::glob(OsStr::new(&format!("{}/rsys*", real_dir.display())), &protected).unwrap_err();
         assert!(err.to_string().contains("must keep running"), "{err}");
         assert!(ExecRule::glob(OsStr::new(&format!("{}/other*", real_dir.display())), &protected).is_ok());
+    }
+
+    #[test]
+    fn this_process_protects_its_executable_and_dynamic_loader() {
+        let protected = Protected::this_process().unwrap();
+        let paths: Vec<&str> = protected.paths().collect();
+        let exe = fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(paths[0], exe.to_str().unwrap());
+        assert_eq!(paths.len(), 2, "test binaries are dynamically linked: {paths:?}");
+        assert!(paths[1].contains("ld-linux") || paths[1].contains("ld-"), "{paths:?}");
+        let err = ExecRule::path(OsStr::new(paths[1]), &protected).unwrap_err();
+        assert!(matches!(err, RuleError::BlocksProtected { .. }), "{err}");
     }
 
     #[test]

@@ -198,3 +198,20 @@ fn a_stopped_blocker_blocks_nothing() {
     running.blocker.stop().unwrap();
     assert_runs(&evil, None);
 }
+
+#[test]
+fn exempt_executables_are_never_asked_about() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let exempt = copy_of("/bin/true", dir.path(), "exempt");
+    let other = copy_of("/bin/true", dir.path(), "other");
+    // Rules made without protection, so one names the exempt file: the
+    // kernel never asks, so it runs anyway.
+    let rules = rsysmon_blocker::shared(rules([rule(&exempt), rule(&other)]));
+    let protected = rsysmon_blocker::Protected::none().with(&exempt);
+    let blocker = rsysmon_blocker::Blocker::start_with(rules, &protected, |_| {}).unwrap();
+    assert_eq!(blocker.exempt(), [real(&exempt)]);
+    assert_runs(&exempt, None);
+    assert_refused(&other, None);
+    blocker.stop().unwrap();
+}
