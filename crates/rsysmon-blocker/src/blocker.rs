@@ -316,10 +316,9 @@ impl<F: Fn(BlockedExec)> Decider<F> {
             (Verdict::Allow, _, None) => &self.counters.failures,
             (Verdict::Allow, ..) => &self.counters.allowed,
         };
+        // Counted, not logged: a log write can block (a full pipe), and
+        // every exec on the machine would wait behind it.
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = answered {
-            tracing::warn!("cannot answer the exec request of process {pid}: {e}");
-        }
         if let Some(blocked) = blocked {
             if catch_unwind(AssertUnwindSafe(|| (self.on_block)(blocked))).is_err() {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
