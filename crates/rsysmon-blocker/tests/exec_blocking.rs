@@ -215,3 +215,32 @@ fn exempt_executables_are_never_asked_about() {
     assert_refused(&other, None);
     blocker.stop().unwrap();
 }
+
+#[test]
+fn stopping_while_execs_are_in_flight_leaves_none_waiting() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let tool = copy_of("/bin/true", dir.path(), "tool");
+    let running = Running::start(rules([]));
+    let (done, finished) = std::sync::mpsc::channel();
+    for _ in 0..2 {
+        let (tool, done) = (tool.clone(), done.clone());
+        std::thread::spawn(move || {
+            for _ in 0..300 {
+                assert_runs(&tool, None);
+            }
+            let _ = done.send(());
+        });
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while running.blocker.stats().allowed < 50 {
+        assert!(std::time::Instant::now() < deadline, "the spawners never got going");
+        std::thread::yield_now();
+    }
+    running.blocker.stop().unwrap();
+    for _ in 0..2 {
+        finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("an exec was left waiting after the blocker stopped");
+    }
+}
