@@ -28,10 +28,7 @@ pub fn root_tests_enabled() -> bool {
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "root integration tests need root (BPF); set RSYSMON_SKIP_ROOT_TESTS=1 to skip them on purpose"
-    );
+    assert_eq!(euid, 0, "root integration tests need root (BPF); set RSYSMON_SKIP_ROOT_TESTS=1 to skip them on purpose");
     true
 }
 
@@ -88,7 +85,8 @@ impl Monitor {
             thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
-                    let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                    let value: Value =
+                        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
                     events.lock().unwrap().push(value);
                 }
             })
