@@ -8,11 +8,16 @@
 //! *coverage* thread marks filesystems as they are mounted.
 //!
 //! Every event read is answered, on every path: a failed lookup allows, a
-//! panicking callback is caught, and stopping answers what is queued before
-//! the group is closed. If the decider dies anyway, its end of the group is
-//! closed as it unwinds and the kernel allows everything still waiting
-//! (fanotify fails open): a dead blocker never freezes the machine, it
-//! stops blocking.
+//! panicking callback is caught. However the decider ends (stop, error,
+//! panic), it first removes every filesystem mark, so no new exec can wait
+//! on the group, then answers what is queued until the queue stays empty,
+//! and only then closes the group. The order matters: the kernel allows
+//! waiting execs when the *last* reference to the group is closed, and a
+//! child this process forked holds a reference until its execve completes;
+//! closing first would leave such a child waiting for an answer nobody
+//! gives. When the whole process dies, the kernel allows everything
+//! (fanotify fails open): a dead blocker stops blocking, it never freezes
+//! the machine.
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -85,8 +90,11 @@ pub enum BlockerError {
 
 /// The blocker while it runs. Stop it with [`Blocker::stop`], or drop it.
 pub struct Blocker {
-    /// Write end of the stop pipe: closing it wakes both threads.
-    stop: Option<OwnedFd>,
+    /// Write ends of the stop pipes: closing one wakes its thread. Two, so
+    /// the watcher is gone (and cannot mark again) before the decider
+    /// unmarks everything and closes the group.
+    stop_watcher: Option<OwnedFd>,
+    stop_decider: Option<OwnedFd>,
     decider: Option<JoinHandle<Result<(), BlockerError>>>,
     watcher: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
@@ -133,13 +141,14 @@ impl Blocker {
             }
         }
         let coverage = Arc::new(Mutex::new(first));
-        let (stop_read, stop_write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| BlockerError::Thread("stop", e.into()))?;
-        let stop_read_2 = stop_read.try_clone().map_err(|e| BlockerError::Thread("stop", e))?;
+        let stop_pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| BlockerError::Thread("stop", e.into()));
+        let (decider_stop, stop_decider) = stop_pipe()?;
+        let (watcher_stop, stop_watcher) = stop_pipe()?;
         let counters = Arc::new(Counters::default());
 
         let mut blocker = Blocker {
-            stop: Some(stop_write),
+            stop_watcher: Some(stop_watcher),
+            stop_decider: Some(stop_decider),
             decider: None,
             watcher: None,
             counters: Arc::clone(&counters),
@@ -153,14 +162,14 @@ impl Blocker {
         blocker.decider = Some(
             thread::Builder::new()
                 .name("exec-decider".into())
-                .spawn(move || decider.run(stop_read))
+                .spawn(move || decider.run(decider_stop))
                 .map_err(|e| BlockerError::Thread("exec-decider", e))?,
         );
         let shared_coverage = Arc::clone(&blocker.coverage);
         blocker.watcher = Some(
             thread::Builder::new()
                 .name("mount-watcher".into())
-                .spawn(move || watch_mounts(weak_group, mountinfo, shared_coverage, stop_read_2))
+                .spawn(move || watch_mounts(weak_group, mountinfo, shared_coverage, watcher_stop))
                 .map_err(|e| BlockerError::Thread("mount-watcher", e))?,
         );
         Ok(blocker)
@@ -187,23 +196,23 @@ impl Blocker {
         self.decider.as_ref().is_some_and(|d| !d.is_finished())
     }
 
-    /// Answer everything queued, close the group and wait for both
-    /// threads. Returns the decider's error if it had failed before.
+    /// Stop marking new filesystems, unmark all, answer everything queued,
+    /// close the group and wait for both threads. Returns the decider's error if it had failed before.
     pub fn stop(mut self) -> Result<(), BlockerError> {
         self.shut_down()
     }
 
     fn shut_down(&mut self) -> Result<(), BlockerError> {
-        drop(self.stop.take());
-        let result = match self.decider.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(BlockerError::Panicked),
-            None => Ok(()),
-        };
+        drop(self.stop_watcher.take());
         if let Some(watcher) = self.watcher.take() {
             let _ = watcher.join();
         }
-        result
+        drop(self.stop_decider.take());
+        match self.decider.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(BlockerError::Panicked),
+            None => Ok(()),
+        }
     }
 }
 
@@ -247,25 +256,21 @@ struct Decider<F> {
 impl<F: Fn(BlockedExec)> Decider<F> {
     fn run(self, stop: OwnedFd) -> Result<(), BlockerError> {
         raise_priority();
-        let result = loop {
+        // Runs however the loop ends, a panic included.
+        let _closing = Closing { group: &self.group, decider: &self };
+        loop {
             let mut fds =
                 [PollFd::new(self.group.as_fd(), PollFlags::POLLIN), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => break Err(BlockerError::Read(e)),
+                Err(e) => return Err(BlockerError::Read(e)),
             }
             let stopping = fds[1].revents().is_some_and(|r| !r.is_empty());
-            if let Err(e) = self.answer_waiting() {
-                break Err(e);
-            }
+            self.answer_waiting()?;
             if stopping {
-                break Ok(());
+                return Ok(());
             }
-        };
-        // Answer what arrived meanwhile; anything later is allowed by the
-        // kernel when `self.group` is dropped here.
-        let _ = self.answer_waiting();
-        result
+        }
     }
 
     /// Read and answer until the queue is empty.
@@ -340,6 +345,35 @@ fn raise_priority() {
 }
 
 const DECIDER_NICE: libc::c_int = -10;
+
+/// The decider's way out: unmark every filesystem so no new exec waits on
+/// the group, then answer whatever is queued until nothing has arrived for
+/// a moment (an exec that passed the marks just before they went can still
+/// be queued just after). Only then is the group closed.
+struct Closing<'a, F: Fn(BlockedExec)> {
+    group: &'a ExecPermissions,
+    decider: &'a Decider<F>,
+}
+
+/// How long the queue must stay empty after unmarking before the group is
+/// closed, in ms.
+const QUIET_BEFORE_CLOSE_MS: u16 = 50;
+
+impl<F: Fn(BlockedExec)> Drop for Closing<'_, F> {
+    fn drop(&mut self) {
+        if self.group.unmark_all().is_err() {
+            self.decider.counters.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        loop {
+            if self.decider.answer_waiting().is_err() {
+                return;
+            }
+            if !self.group.wait(QUIET_BEFORE_CLOSE_MS) {
+                return;
+            }
+        }
+    }
+}
 
 fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc<Mutex<Coverage>>, stop: OwnedFd) {
     loop {

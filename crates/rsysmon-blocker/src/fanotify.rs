@@ -71,6 +71,26 @@ impl ExecPermissions {
         )
     }
 
+    /// Remove every filesystem mark: from now on no exec waits on this
+    /// group. Needed before closing it, because closing allows the waiting
+    /// execs only when the *last* reference to the group goes, and a child
+    /// forked by this process holds one until its execve finishes; if that
+    /// execve waits on this group, nobody would ever answer it.
+    pub fn unmark_all(&self) -> nix::Result<()> {
+        self.group.mark(
+            MarkFlags::FAN_MARK_FLUSH | MarkFlags::FAN_MARK_FILESYSTEM,
+            MaskFlags::empty(),
+            None,
+            None::<&Path>,
+        )
+    }
+
+    /// Wait up to `timeout_ms` for an event to arrive.
+    pub fn wait(&self, timeout_ms: u16) -> bool {
+        let mut fds = [nix::poll::PollFd::new(self.group.as_fd(), nix::poll::PollFlags::POLLIN)];
+        matches!(nix::poll::poll(&mut fds, timeout_ms), Ok(n) if n > 0)
+    }
+
     /// Events waiting now; empty when there are none. Each event closes its
     /// fd when dropped, so it must be answered before.
     pub fn read(&self) -> nix::Result<Vec<FanotifyEvent>> {
