@@ -88,6 +88,14 @@ pub enum Detail {
         #[serde(serialize_with = "rfc3339_nanos")]
         tamper_time: DateTime<Utc>,
     },
+    /// An exec refused by a blocking rule: execve failed with EPERM in
+    /// process `pid`, which lives on.
+    ExecBlocked {
+        /// Real path of the refused file.
+        path: String,
+        /// The rule that matched, as `rsysmon block list` shows it.
+        rule: String,
+    },
     /// Events that were dropped. A loss event stands in for the `lost`
     /// events it replaces: its `seq` is that of the last of them, so
     /// `seq - lost` is the seq of the event before the gap.
@@ -134,6 +142,7 @@ impl Event {
             Detail::ThreadExit { .. } => EventKind::ThreadExit,
             Detail::ProcessTamper { .. } => EventKind::ProcessTamper,
             Detail::RemoteThread { .. } => EventKind::RemoteThread,
+            Detail::ExecBlocked { .. } => EventKind::ExecBlocked,
             Detail::Loss { .. } => EventKind::Loss,
         }
     }

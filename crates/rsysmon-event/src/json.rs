@@ -47,4 +47,20 @@ mod tests {
         assert_eq!(v["lost"], 3);
         assert_eq!(v["stage"], "kernel");
     }
+
+    #[test]
+    fn exec_blocked_has_path_and_rule() {
+        let event = Event {
+            seq: 8,
+            time: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            pid: 10,
+            tid: 10,
+            comm: "sh".into(),
+            detail: Detail::ExecBlocked { path: "/tmp/x/evil".into(), rule: "/tmp/x/".into() },
+        };
+        let v: serde_json::Value = serde_json::from_str(&to_json_line(&event)).unwrap();
+        assert_eq!(v["kind"], "exec-blocked");
+        assert_eq!(v["path"], "/tmp/x/evil");
+        assert_eq!(v["rule"], "/tmp/x/");
+    }
 }

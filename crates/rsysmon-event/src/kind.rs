@@ -13,12 +13,13 @@ pub enum EventKind {
     ThreadExit,
     ProcessTamper,
     RemoteThread,
+    ExecBlocked,
     Loss,
 }
 
 impl EventKind {
     /// Every kind, in the order summaries list them.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::ProcessCreate,
         EventKind::ProcessExec,
         EventKind::ProcessExit,
@@ -26,6 +27,7 @@ impl EventKind {
         EventKind::ThreadExit,
         EventKind::ProcessTamper,
         EventKind::RemoteThread,
+        EventKind::ExecBlocked,
         EventKind::Loss,
     ];
 
@@ -39,6 +41,7 @@ impl EventKind {
             EventKind::ThreadExit => "thread-exit",
             EventKind::ProcessTamper => "process-tamper",
             EventKind::RemoteThread => "remote-thread",
+            EventKind::ExecBlocked => "exec-blocked",
             EventKind::Loss => "loss",
         }
     }

@@ -57,6 +57,9 @@ pub fn to_text_line(event: &Event) -> String {
             "Remote thread {tid} created in process {pid} ({comm}) by process {creator_pid} ({}) thread {creator_tid} via {method}",
             clean(creator_comm)
         ),
+        Detail::ExecBlocked { path, rule } => {
+            write!(out, "Blocked exec of {} by process {pid} ({comm}): rule {}", clean(path), clean(rule))
+        }
         Detail::Loss { lost, stage } => write!(out, "Lost {lost} events ({} stage)", stage.name()),
     };
     out
@@ -171,6 +174,13 @@ mod tests {
             body(&to_text_line(&e)),
             "Process 4300 (injector) thread 4301 tampered with process 4242 (target) thread 4242 via process-vm-writev"
         );
+    }
+
+    #[test]
+    fn exec_blocked_line() {
+        let mut e = event(Detail::ExecBlocked { path: "/tmp/evil".into(), rule: "/tmp/evil".into() });
+        e.comm = "bash".into();
+        assert_eq!(body(&to_text_line(&e)), "Blocked exec of /tmp/evil by process 4242 (bash): rule /tmp/evil");
     }
 
     #[test]

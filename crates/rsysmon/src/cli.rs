@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -17,6 +18,8 @@ Examples:
   rsysmon run --kind process-exec     only execs
   rsysmon run --pid 1234 --pid 1240   only these processes
   rsysmon run --kind remote-thread,process-tamper   injections only
+  rsysmon run --block /opt/x/evil     refuse to execute this file (EPERM)
+  rsysmon run --block /opt/untrusted/ --block-glob '/tmp/**/*.bin'
 
 Text lines read like the book's SysMon client:
   18:59:37.660: Process 4242 (bash) created by process 4200 (bash)
@@ -143,7 +146,8 @@ pub struct FilterArgs {
     pub json: bool,
     /// Only these kinds (comma-separated or repeated): process-create,
     /// process-exec, process-exit, thread-create, thread-exit,
-    /// process-tamper, remote-thread, loss. Loss events always show.
+    /// process-tamper, remote-thread, exec-blocked, loss. Loss events
+    /// always show.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
     pub kind: Vec<EventKind>,
     /// Only these processes (repeatable).
@@ -227,6 +231,17 @@ pub struct RunArgs {
     /// path, repeatable), e.g. /usr/bin/gdb.
     #[arg(long, value_name = "EXE")]
     pub allow_remote_creator: Vec<String>,
+    /// Refuse to execute this file (by path and by identity, so its other
+    /// names too), or everything below a directory given with a trailing
+    /// `/`. Repeatable. Refusals are `exec-blocked` events. See
+    /// docs/blocking.md.
+    #[arg(long, value_name = "PATH")]
+    pub block: Vec<OsString>,
+
+    /// Refuse to execute files whose real path matches this glob (`*`
+    /// within a path component, `**` across them). Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub block_glob: Vec<OsString>,
 
     /// Write events to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]

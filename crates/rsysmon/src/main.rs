@@ -1,6 +1,7 @@
 //! rsysmon: the command line. Each subcommand is one module; this file only
 //! dispatches and turns errors into one line on stderr.
 
+mod blocking;
 mod cli;
 mod client;
 mod clock;

@@ -20,13 +20,17 @@ use crate::stats::Stats;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Read the probes into `hub` until `stop`. `stats` gets the sensor's
-/// counters after every poll.
+/// counters after every poll. `between_polls` runs after every poll (and
+/// once more at the end) with the sensor, so events from outside the ring
+/// (blocked execs) are numbered in the same sequence; an error from it ends
+/// the loop.
 pub fn pump(
     probes: &Probes,
     sensor: Sensor,
     hub: &Hub,
     stop: &AtomicBool,
     stats: &Mutex<Stats>,
+    between_polls: &mut dyn FnMut(&mut Sensor, &Hub) -> anyhow::Result<()>,
 ) -> anyhow::Result<Stats> {
     let sensor = RefCell::new(sensor);
     let reader = probes.reader(|bytes| {
@@ -34,7 +38,8 @@ pub fn pump(
             hub.publish(event);
         }
     })?;
-    let publish_losses = || -> anyhow::Result<()> {
+    let mut publish_losses = || -> anyhow::Result<()> {
+        between_polls(&mut sensor.borrow_mut(), hub)?;
         if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
             hub.publish(loss);
         }

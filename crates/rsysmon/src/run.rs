@@ -14,6 +14,7 @@ use anyhow::Context;
 use rsysmon_event::LossStage;
 use rsysmon_probe::{ProbeConfig, Probes};
 
+use crate::blocking;
 use crate::cli::RunArgs;
 use crate::clock::BootClock;
 use crate::hub::Hub;
@@ -35,6 +36,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let stop = stop_on_signals()?;
 
+    let block_rules = blocking::rules(&args.block, &args.block_glob)?;
     let config = ProbeConfig {
         include_kernel_threads: args.include_kernel,
         ring_buffer_bytes: args.ring_buffer_kib * 1024,
@@ -59,6 +61,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("cannot start the output thread")?
     };
 
+    let blocking = block_rules.map(blocking::start).transpose()?;
+    if let Some(b) = &blocking {
+        eprintln!("rsysmon: blocking execs on {} filesystems", b.blocker.coverage().marked.len());
+    }
+
     eprintln!(
         "rsysmon: watching, {} probes attached ({}); Ctrl-C to stop",
         probes.attached().len(),
@@ -66,7 +73,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     );
 
     let shared = Mutex::new(Stats::default());
-    let pumped = pump(&probes, Sensor::new(BootClock::now(), table, remote_policy), &hub, &stop, &shared);
+    let sensor = Sensor::new(BootClock::now(), table, remote_policy);
+    let mut pumped = pump(&probes, sensor, &hub, &stop, &shared, &mut |sensor, hub| match &blocking {
+        Some(b) => b.publish_refusals(sensor, hub),
+        None => Ok(()),
+    });
+    // Stop blocking first: it answers every exec still waiting.
+    let mut blocker_summary = None;
+    if let Some(b) = blocking {
+        blocker_summary = Some(b.blocker.stats());
+        if let Err(e) = b.blocker.stop() {
+            pumped = pumped.and(Err(e.into()));
+        }
+    }
     drop(probes);
     hub.close();
     let written = writer.join().map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
@@ -74,6 +93,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut stats = shared.into_inner().unwrap_or_else(|e| e.into_inner());
     stats.count_loss(LossStage::Queue, output_queue.dropped());
     eprintln!("rsysmon: {stats}");
+    if let Some(b) = blocker_summary {
+        eprintln!(
+            "rsysmon: blocker: {} execs allowed, {} denied; decision p50 {:.1} µs, p99 {:.1} µs (last {})",
+            b.allowed + b.own,
+            b.denied,
+            b.p50_us,
+            b.p99_us,
+            b.window
+        );
+    }
     written.context("writing events failed")?;
     pumped.map(|_| ())
 }

@@ -5,6 +5,7 @@
 //! one that failed decoding, takes up sequence numbers like any event, and a
 //! `loss` event stands in for them.
 
+use rsysmon_blocker::BlockedExec;
 use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
 use rsysmon_probe::{decode, KernelRecord};
 
@@ -50,6 +51,21 @@ impl Sensor {
         let new = total.checked_sub(self.kernel_losses_seen).filter(|&n| n > 0)?;
         self.kernel_losses_seen = total;
         Some(self.loss(new, LossStage::Kernel, BootClock::boot_now_ns()))
+    }
+
+    /// An exec the blocker refused. It was answered on the blocker's
+    /// thread; here it only gets its sequence number.
+    pub fn on_blocked_exec(&mut self, blocked: BlockedExec) -> Event {
+        self.last_seq += 1;
+        self.stats.count_kind(EventKind::ExecBlocked);
+        Event {
+            seq: self.last_seq,
+            time: blocked.time.into(),
+            pid: blocked.pid,
+            tid: blocked.pid,
+            comm: blocked.comm,
+            detail: Detail::ExecBlocked { path: blocked.path, rule: blocked.rule },
+        }
     }
 
     /// Counts so far.
@@ -143,6 +159,24 @@ mod tests {
         assert_eq!(e.seq, 1);
         assert_eq!(e.detail, Detail::Loss { lost: 1, stage: LossStage::Decode });
         assert_eq!(s.stats().lost(LossStage::Decode), 1);
+    }
+
+    #[test]
+    fn blocked_execs_are_numbered_with_the_kernel_events() {
+        let mut s = sensor();
+        s.on_record(&[]);
+        let time = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let e = s.on_blocked_exec(BlockedExec {
+            pid: 7,
+            comm: "sh".into(),
+            path: "/tmp/evil".into(),
+            rule: "/tmp/evil".into(),
+            time,
+        });
+        assert_eq!((e.seq, e.pid, e.tid, e.comm.as_str()), (2, 7, 7, "sh"));
+        assert_eq!(e.time.timestamp(), 1_700_000_000);
+        assert_eq!(e.detail, Detail::ExecBlocked { path: "/tmp/evil".into(), rule: "/tmp/evil".into() });
+        assert_eq!(s.on_kernel_losses(1).unwrap().seq, 3);
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         "rsysmon daemon ready: {} probes attached",
         state.probes.len()
     );
-    let result = pump(&probes, Sensor::new(BootClock::now(), table, remote_policy), &state.hub, &stop, &state.stats);
+    let result = pump(&probes, Sensor::new(BootClock::now(), table, remote_policy), &state.hub, &stop, &state.stats, &mut |_, _| Ok(()));
     state.hub.close();
     let _ = std::fs::remove_file(&config.socket.path);
     drop(probes);

@@ -1,0 +1,92 @@
+//! Spawn workload with and without the blocker: what every exec on the box
+//! pays for being judged.
+//!
+//! `cargo bench -p rsysmon-blocker --bench spawn` (as root). Runs N
+//! fork+exec+wait of /bin/true with no blocker (baseline), with a blocker
+//! holding 1 rule, and with one holding 10,000 rules (8,000 files, 1,000
+//! directories, 1,000 globs, none matching, so every decision runs the
+//! whole lookup), in short alternating rounds so that load from elsewhere
+//! on the machine hits all three alike. Reports the median round of each,
+//! the monitored/baseline ratio, and the blocker's own decision time (event
+//! read to answer written): the median over rounds of each round's p50 and
+//! p99. Environment: SPAWNS (per round, default 300), ROUNDS (default 30).
+
+use std::ffi::OsStr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rsysmon_blocker::{shared, Blocker, BlockerStats, ExecRule, Protected, RuleSet};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn rule(text: String) -> ExecRule {
+    ExecRule::parse(OsStr::new(&text), &Protected::none()).unwrap()
+}
+
+fn rules(count: usize) -> RuleSet {
+    RuleSet::from_rules((0..count).map(|i| match i % 10 {
+        0 => rule(format!("/nonexistent/rsysmon-bench/dir{i}/")),
+        1 => rule(format!("glob:/nonexistent/rsysmon-bench/g{i}/*.bin")),
+        _ => rule(format!("/nonexistent/rsysmon-bench/file{i}")),
+    }))
+    .unwrap()
+}
+
+fn spawn_round(spawns: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..spawns {
+        let status = Command::new("/bin/true").stdin(Stdio::null()).status().expect("spawn /bin/true");
+        assert!(status.success());
+    }
+    start.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn median_f64(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a plain `cargo test --benches` passes
+    // nothing and must not spend minutes here.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let spawns = env_or("SPAWNS", 300);
+    let rounds = env_or("ROUNDS", 30);
+    let sets = [("1 rule", rules(1)), ("10,000 rules", rules(10_000))];
+    let mut baseline = Vec::new();
+    let mut monitored: Vec<Vec<Duration>> = vec![Vec::new(); sets.len()];
+    let mut stats: Vec<Vec<BlockerStats>> = vec![Vec::new(); sets.len()];
+    spawn_round(spawns); // warm the page cache
+    for _ in 0..rounds {
+        baseline.push(spawn_round(spawns));
+        for (i, (_, set)) in sets.iter().enumerate() {
+            let blocker = Blocker::start(shared(set.clone()), |_| {}).expect("start the blocker (root?)");
+            monitored[i].push(spawn_round(spawns));
+            stats[i].push(blocker.stats());
+            blocker.stop().unwrap();
+        }
+    }
+    let base = median(baseline);
+    println!("spawn workload: {spawns} × fork+exec+wait /bin/true, median of {rounds} rounds");
+    println!("  baseline        {:>8.1} µs/spawn", base.as_secs_f64() * 1e6 / spawns as f64);
+    for (i, (name, _)) in sets.iter().enumerate() {
+        let m = median(monitored[i].clone());
+        let p50 = median_f64(stats[i].iter().map(|s| s.p50_us).collect());
+        let p99 = median_f64(stats[i].iter().map(|s| s.p99_us).collect());
+        let decisions: usize = stats[i].iter().map(|s| s.window).sum();
+        println!(
+            "  {name:<14}  {:>8.1} µs/spawn  ratio {:.3}×  decision p50 {p50:.1} µs  p99 {p99:.1} µs  ({decisions} decisions)",
+            m.as_secs_f64() * 1e6 / spawns as f64,
+            m.as_secs_f64() / base.as_secs_f64(),
+        );
+    }
+}

@@ -1,0 +1,424 @@
+//! The running blocker: answers every exec on the marked filesystems.
+//!
+//! Two threads. The *decider* waits for exec permission events and answers
+//! each one: its own process's execs at once, others after one lookup in
+//! the rule set. It never waits on anything that could itself wait on an
+//! exec: no lock (the rule set is read through `arc-swap`), no filesystem
+//! I/O (procfs and cached statx only), no channel that can fill. The
+//! *coverage* thread marks filesystems as they are mounted.
+//!
+//! Every event read is answered, on every path: a failed lookup allows, a
+//! panicking callback is caught. However the decider ends (stop, error,
+//! panic), it first removes every filesystem mark, so no new exec can wait
+//! on the group, then answers what is queued until the queue stays empty,
+//! and only then closes the group. The order matters: the kernel allows
+//! waiting execs when the *last* reference to the group is closed, and a
+//! child this process forked holds a reference until its execve completes;
+//! closing first would leave such a child waiting for an answer nobody
+//! gives. When the whole process dies, the kernel allows everything
+//! (fanotify fails open): a dead blocker stops blocking, it never freezes
+//! the machine.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::fanotify::FanotifyEvent;
+
+use crate::coverage::{self, Coverage};
+use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile, ProcFds};
+use crate::rule::{ExecRule, Protected};
+use crate::rule_set::RuleSet;
+use crate::stats::{BlockerStats, Counters};
+
+/// The rules the blocker enforces. Replace the whole set
+/// (`rules.store(Arc::new(new_set))`) and the next exec is judged by it;
+/// readers never wait for a writer, so a slow update cannot stall an exec.
+pub type SharedRules = Arc<ArcSwap<RuleSet>>;
+
+/// Rules ready to share with a [`Blocker`].
+pub fn shared(rules: RuleSet) -> SharedRules {
+    Arc::new(ArcSwap::from_pointee(rules))
+}
+
+/// An exec that was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedExec {
+    /// The process whose execve failed (thread group id).
+    pub pid: u32,
+    /// Its name, read while it waited for the answer.
+    pub comm: String,
+    /// Real path of the refused file.
+    pub path: String,
+    /// Text form of the rule that matched.
+    pub rule: String,
+    /// When the request was read.
+    pub time: SystemTime,
+}
+
+/// Why the blocker could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockerError {
+    #[error(
+        "cannot create a fanotify group ({0}): blocking needs root (CAP_SYS_ADMIN) and a kernel with \
+         CONFIG_FANOTIFY_ACCESS_PERMISSIONS"
+    )]
+    Init(Errno),
+    #[error("cannot read /proc/self/mountinfo to find the filesystems to watch: {0}")]
+    Mountinfo(std::io::Error),
+    #[error("cannot open /proc/self/fd, needed to name executed files: {0}")]
+    ProcFds(std::io::Error),
+    #[error("cannot find the blocker's own executable to exempt it: {0}")]
+    OwnExecutable(std::io::Error),
+    #[error("no filesystem accepted an exec permission mark ({0}); nothing could be blocked")]
+    NothingMarked(String),
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+    #[error("reading exec permission events failed ({0}); execs are no longer checked (fanotify fails open)")]
+    Read(Errno),
+    #[error("the exec decision thread panicked; execs are no longer checked (fanotify fails open)")]
+    Panicked,
+}
+
+/// The blocker while it runs. Stop it with [`Blocker::stop`], or drop it.
+pub struct Blocker {
+    /// Write ends of the stop pipes: closing one wakes its thread. Two, so
+    /// the watcher is gone (and cannot mark again) before the decider
+    /// unmarks everything and closes the group.
+    stop_watcher: Option<OwnedFd>,
+    stop_decider: Option<OwnedFd>,
+    decider: Option<JoinHandle<Result<(), BlockerError>>>,
+    watcher: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+    coverage: Arc<Mutex<Coverage>>,
+    exempt: Vec<String>,
+}
+
+impl Blocker {
+    /// Mark every mounted filesystem and start answering execs with
+    /// `rules`, exempting this process's executable and dynamic loader
+    /// ([`Protected::this_process`]). `on_block` is called on the decider
+    /// thread after each refusal has been answered; it must not block
+    /// (send on an unbounded channel, push to a queue): every exec on the
+    /// machine waits while the decider is busy.
+    pub fn start(rules: SharedRules, on_block: impl Fn(BlockedExec) + Send + 'static) -> Result<Blocker, BlockerError> {
+        let protected = Protected::this_process().map_err(BlockerError::OwnExecutable)?;
+        Self::start_with(rules, &protected, on_block)
+    }
+
+    /// As [`Blocker::start`], exempting the files in `protected` instead:
+    /// the kernel is told never to report their execs (an ignore mark on
+    /// each), so they run without a round trip to this process. A rule that
+    /// names one of them has no effect; [`crate::ExecRule`] refuses such
+    /// rules when given the same `protected`.
+    pub fn start_with(
+        rules: SharedRules,
+        protected: &Protected,
+        on_block: impl Fn(BlockedExec) + Send + 'static,
+    ) -> Result<Blocker, BlockerError> {
+        let group = Arc::new(ExecPermissions::new().map_err(BlockerError::Init)?);
+        let proc_fds = ProcFds::open().map_err(BlockerError::ProcFds)?;
+        let mut mountinfo = File::open("/proc/self/mountinfo").map_err(BlockerError::Mountinfo)?;
+        let mounts = coverage::read_mounts(&mut mountinfo).map_err(BlockerError::Mountinfo)?;
+        let first = coverage::mark_all(&group, &mounts);
+        if first.marked.is_empty() {
+            let why = first.refused.values().next().map(|(_, _, e)| e.clone()).unwrap_or_else(|| "no mounts".into());
+            return Err(BlockerError::NothingMarked(why));
+        }
+        let mut exempt = Vec::new();
+        for path in protected.paths() {
+            match group.ignore_file(std::path::Path::new(path)) {
+                Ok(()) => exempt.push(path.to_string()),
+                Err(e) => tracing::info!("execs of {path} are judged like any other: cannot exempt it ({e})"),
+            }
+        }
+        let coverage = Arc::new(Mutex::new(first));
+        let stop_pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| BlockerError::Thread("stop", e.into()));
+        let (decider_stop, stop_decider) = stop_pipe()?;
+        let (watcher_stop, stop_watcher) = stop_pipe()?;
+        let counters = Arc::new(Counters::default());
+
+        let mut blocker = Blocker {
+            stop_watcher: Some(stop_watcher),
+            stop_decider: Some(stop_decider),
+            decider: None,
+            watcher: None,
+            counters: Arc::clone(&counters),
+            coverage,
+            exempt,
+        };
+        // The watcher holds the group weakly, so the decider's exit alone
+        // closes it (see the module documentation).
+        let weak_group = Arc::downgrade(&group);
+        let decider = Decider { group, proc_fds, rules, on_block, counters, own_pid: std::process::id() as i32 };
+        blocker.decider = Some(
+            thread::Builder::new()
+                .name("exec-decider".into())
+                .spawn(move || decider.run(decider_stop))
+                .map_err(|e| BlockerError::Thread("exec-decider", e))?,
+        );
+        let shared_coverage = Arc::clone(&blocker.coverage);
+        blocker.watcher = Some(
+            thread::Builder::new()
+                .name("mount-watcher".into())
+                .spawn(move || watch_mounts(weak_group, mountinfo, shared_coverage, watcher_stop))
+                .map_err(|e| BlockerError::Thread("mount-watcher", e))?,
+        );
+        Ok(blocker)
+    }
+
+    /// Counters and decision times so far.
+    pub fn stats(&self) -> BlockerStats {
+        self.counters.snapshot()
+    }
+
+    /// Which filesystems are watched now.
+    pub fn coverage(&self) -> Coverage {
+        self.coverage.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Executables whose execs the kernel lets through without asking.
+    pub fn exempt(&self) -> &[String] {
+        &self.exempt
+    }
+
+    /// Whether the decider still runs (it stops only on [`Blocker::stop`]
+    /// or an error, after which execs are no longer checked).
+    pub fn is_running(&self) -> bool {
+        self.decider.as_ref().is_some_and(|d| !d.is_finished())
+    }
+
+    /// Stop marking new filesystems, unmark all, answer everything queued,
+    /// close the group and wait for both threads. Returns the decider's error if it had failed before.
+    pub fn stop(mut self) -> Result<(), BlockerError> {
+        self.shut_down()
+    }
+
+    fn shut_down(&mut self) -> Result<(), BlockerError> {
+        drop(self.stop_watcher.take());
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
+        }
+        drop(self.stop_decider.take());
+        match self.decider.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(BlockerError::Panicked),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Blocker {
+    fn drop(&mut self) {
+        if let Err(e) = self.shut_down() {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// What to answer, before any I/O: a pure function of the request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict<'r> {
+    /// The blocker's own process: allowed without looking, so the daemon can
+    /// never block itself waiting for its own answer.
+    Own,
+    Allow,
+    Deny(&'r ExecRule),
+}
+
+pub(crate) fn judge<'r>(own_pid: i32, pid: i32, file: &ExecutedFile, rules: &'r RuleSet) -> Verdict<'r> {
+    if pid == own_pid {
+        return Verdict::Own;
+    }
+    match rules.matches(file.path.as_deref().unwrap_or(""), file.identity) {
+        Some(rule) => Verdict::Deny(rule),
+        None => Verdict::Allow,
+    }
+}
+
+struct Decider<F> {
+    group: Arc<ExecPermissions>,
+    proc_fds: ProcFds,
+    rules: SharedRules,
+    on_block: F,
+    counters: Arc<Counters>,
+    own_pid: i32,
+}
+
+impl<F: Fn(BlockedExec)> Decider<F> {
+    fn run(self, stop: OwnedFd) -> Result<(), BlockerError> {
+        raise_priority();
+        // Runs however the loop ends, a panic included.
+        let _closing = Closing { group: &self.group, decider: &self };
+        loop {
+            let mut fds =
+                [PollFd::new(self.group.as_fd(), PollFlags::POLLIN), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(BlockerError::Read(e)),
+            }
+            let stopping = fds[1].revents().is_some_and(|r| !r.is_empty());
+            self.answer_waiting()?;
+            if stopping {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Read and answer until the queue is empty.
+    fn answer_waiting(&self) -> Result<(), BlockerError> {
+        loop {
+            let events = self.group.read().map_err(BlockerError::Read)?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            let read_at = Instant::now();
+            for event in events {
+                self.answer(event, read_at);
+            }
+        }
+    }
+
+    /// Answer one event; its fd is closed when `event` is dropped, after
+    /// the answer.
+    fn answer(&self, event: FanotifyEvent, read_at: Instant) {
+        // A queue-overflow notice has no fd and nothing waits on it.
+        let Some(fd) = event.fd() else { return };
+        let time = SystemTime::now();
+        let pid = event.pid();
+        let file = if is_exec_permission(&event) && pid != self.own_pid {
+            ExecutedFile::of(fd, &self.proc_fds)
+        } else {
+            ExecutedFile { path: None, identity: None }
+        };
+        let rules = self.rules.load();
+        let verdict = judge(self.own_pid, pid, &file, &rules);
+        let blocked = match verdict {
+            Verdict::Deny(rule) => Some(BlockedExec {
+                pid: pid as u32,
+                comm: process_name(pid),
+                path: file.path.clone().unwrap_or_default(),
+                rule: rule.to_string(),
+                time,
+            }),
+            _ => None,
+        };
+        let answered = self.group.respond(fd, blocked.is_none());
+        self.counters.took(read_at.elapsed());
+
+        let counter = match (&verdict, &answered, &file.path) {
+            (_, Err(_), _) => &self.counters.failures,
+            (Verdict::Own, ..) => &self.counters.own,
+            (Verdict::Deny(_), ..) => &self.counters.denied,
+            (Verdict::Allow, _, None) => &self.counters.failures,
+            (Verdict::Allow, ..) => &self.counters.allowed,
+        };
+        // Counted, not logged: a log write can block (a full pipe), and
+        // every exec on the machine would wait behind it.
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(blocked) = blocked {
+            if catch_unwind(AssertUnwindSafe(|| (self.on_block)(blocked))).is_err() {
+                self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Every exec on the machine waits while this thread waits for a CPU, so
+/// it runs ahead of ordinary work: nice -10 (best effort; it only ever
+/// sleeps in poll or answers, so it cannot starve anyone).
+fn raise_priority() {
+    // SAFETY: gettid has no preconditions; setpriority on our own thread id
+    // only changes this thread's nice value and reports failure by errno.
+    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, DECIDER_NICE) } != 0;
+    if failed {
+        tracing::info!("cannot raise the exec decider's priority: {}", std::io::Error::last_os_error());
+    }
+}
+
+const DECIDER_NICE: libc::c_int = -10;
+
+/// The decider's way out: unmark every filesystem so no new exec waits on
+/// the group, then answer whatever is queued until nothing has arrived for
+/// a moment (an exec that passed the marks just before they went can still
+/// be queued just after). Only then is the group closed.
+struct Closing<'a, F: Fn(BlockedExec)> {
+    group: &'a ExecPermissions,
+    decider: &'a Decider<F>,
+}
+
+/// How long the queue must stay empty after unmarking before the group is
+/// closed, in ms.
+const QUIET_BEFORE_CLOSE_MS: u16 = 50;
+
+impl<F: Fn(BlockedExec)> Drop for Closing<'_, F> {
+    fn drop(&mut self) {
+        if self.group.unmark_all().is_err() {
+            self.decider.counters.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        loop {
+            if self.decider.answer_waiting().is_err() {
+                return;
+            }
+            if !self.group.wait(QUIET_BEFORE_CLOSE_MS) {
+                return;
+            }
+        }
+    }
+}
+
+fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc<Mutex<Coverage>>, stop: OwnedFd) {
+    loop {
+        let mut fds =
+            [PollFd::new(mountinfo.as_fd(), PollFlags::POLLPRI), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => {
+                tracing::warn!(
+                    "cannot watch /proc/self/mountinfo ({e}); filesystems mounted from now on are not covered"
+                );
+                return;
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return;
+        }
+        let changed = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLPRI | PollFlags::POLLERR));
+        if changed {
+            let Some(group) = group.upgrade() else { return };
+            coverage::refresh(&group, &mut mountinfo, &coverage);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::FileIdentity;
+
+    #[test]
+    fn own_process_is_allowed_without_looking_and_others_by_the_rules() {
+        let rules = RuleSet::from_rules([ExecRule::File {
+            path: "/nonexistent/evil".into(),
+            identity: Some(FileIdentity { dev: 1, ino: 2 }),
+        }])
+        .unwrap();
+        let evil =
+            ExecutedFile { path: Some("/nonexistent/evil".into()), identity: Some(FileIdentity { dev: 1, ino: 2 }) };
+        let hardlink = ExecutedFile { path: None, identity: Some(FileIdentity { dev: 1, ino: 2 }) };
+        let other =
+            ExecutedFile { path: Some("/nonexistent/ok".into()), identity: Some(FileIdentity { dev: 1, ino: 3 }) };
+        assert_eq!(judge(10, 10, &evil, &rules), Verdict::Own);
+        assert_eq!(judge(10, 11, &evil, &rules), Verdict::Deny(&rules.list()[0]));
+        assert_eq!(judge(10, 11, &hardlink, &rules), Verdict::Deny(&rules.list()[0]));
+        assert_eq!(judge(10, 11, &other, &rules), Verdict::Allow);
+    }
+}

@@ -1,0 +1,23 @@
+//! Execution blocking: executables the user names must not run.
+//!
+//! Rules ([`ExecRule`]) name a file, everything below a directory, or a
+//! glob; a [`RuleSet`] decides in a few hash lookups; [`store`] keeps them
+//! on disk atomically; the [`Blocker`] enforces them with fanotify exec
+//! permission events on every mounted filesystem, so a refused execve fails
+//! with EPERM and the caller lives on. See docs/blocking.md for what is
+//! covered, what is not, and what happens when the blocker dies.
+
+mod blocker;
+mod coverage;
+mod fanotify;
+mod mounts;
+mod rule;
+mod rule_set;
+mod stats;
+pub mod store;
+
+pub use blocker::{shared, BlockedExec, Blocker, BlockerError, SharedRules};
+pub use coverage::Coverage;
+pub use rule::{ExecRule, FileIdentity, Protected, RuleError, GLOB_PREFIX};
+pub use rule_set::RuleSet;
+pub use stats::{BlockerStats, WINDOW};

@@ -1,0 +1,74 @@
+//! `rsysmon run --block …`: the execution blocker inside the all-in-one
+//! pipeline.
+//!
+//! The blocker answers execs on its own thread; each refusal is sent over
+//! an unbounded channel (sending never blocks the decider) and the reader
+//! loop, which owns the sensor and so the sequence numbers, turns it into
+//! an `exec-blocked` event between two polls of the ring buffer. Such an
+//! event is numbered when the reader takes it, so it can follow kernel
+//! events that happened slightly after it; its `time` is when the exec was
+//! refused.
+
+use std::ffi::OsString;
+use std::sync::mpsc::{channel, Receiver};
+
+use anyhow::Context;
+use rsysmon_blocker::{shared, BlockedExec, Blocker, ExecRule, Protected, RuleSet};
+
+use crate::hub::Hub;
+use crate::sensor::Sensor;
+
+/// A running blocker and the refusals it reports.
+pub struct Blocking {
+    pub blocker: Blocker,
+    pub refusals: Receiver<BlockedExec>,
+}
+
+/// The rules from `--block` and `--block-glob`, or None when there are none.
+pub fn rules(paths: &[OsString], globs: &[OsString]) -> anyhow::Result<Option<RuleSet>> {
+    if paths.is_empty() && globs.is_empty() {
+        return Ok(None);
+    }
+    let protected = Protected::this_process().context("cannot find rsysmon's own executable to protect it")?;
+    let mut set = RuleSet::new();
+    for path in paths {
+        let rule = ExecRule::path(path, &protected).with_context(|| format!("--block {}", path.to_string_lossy()))?;
+        set.add(rule).with_context(|| format!("--block {}", path.to_string_lossy()))?;
+    }
+    for glob in globs {
+        let rule =
+            ExecRule::glob(glob, &protected).with_context(|| format!("--block-glob {}", glob.to_string_lossy()))?;
+        set.add(rule).with_context(|| format!("--block-glob {}", glob.to_string_lossy()))?;
+    }
+    Ok(Some(set))
+}
+
+impl Blocking {
+    /// Number and publish the refusals that arrived since the last call;
+    /// an error if the blocker stopped on its own.
+    pub fn publish_refusals(&self, sensor: &mut Sensor, hub: &Hub) -> anyhow::Result<()> {
+        for blocked in self.refusals.try_iter() {
+            hub.publish(sensor.on_blocked_exec(blocked));
+        }
+        if !self.blocker.is_running() {
+            anyhow::bail!("the exec blocker stopped; execs are no longer checked");
+        }
+        Ok(())
+    }
+}
+
+/// Start enforcing `rules`.
+pub fn start(rules: RuleSet) -> anyhow::Result<Blocking> {
+    let (tx, refusals) = channel();
+    let blocker = Blocker::start(shared(rules), move |blocked| {
+        // The receiver is gone only after the blocker is stopped.
+        let _ = tx.send(blocked);
+    })?;
+    let coverage = blocker.coverage();
+    if !coverage.refused.is_empty() {
+        let skipped: Vec<String> =
+            coverage.refused.values().map(|(fs_type, at, _)| format!("{fs_type} at {}", at.display())).collect();
+        eprintln!("rsysmon: blocking: not watching {} (exec permission marks refused)", skipped.join(", "));
+    }
+    Ok(Blocking { blocker, refusals })
+}
