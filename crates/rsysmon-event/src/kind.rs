@@ -11,17 +11,19 @@ pub enum EventKind {
     ProcessExit,
     ThreadCreate,
     ThreadExit,
+    ImageLoad,
     Loss,
 }
 
 impl EventKind {
     /// Every kind, in the order summaries list them.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::ProcessCreate,
         EventKind::ProcessExec,
         EventKind::ProcessExit,
         EventKind::ThreadCreate,
         EventKind::ThreadExit,
+        EventKind::ImageLoad,
         EventKind::Loss,
     ];
 
@@ -33,6 +35,7 @@ impl EventKind {
             EventKind::ProcessExit => "process-exit",
             EventKind::ThreadCreate => "thread-create",
             EventKind::ThreadExit => "thread-exit",
+            EventKind::ImageLoad => "image-load",
             EventKind::Loss => "loss",
         }
     }

@@ -4,6 +4,7 @@
 mod cli;
 mod clock;
 mod hub;
+mod mounts;
 mod output;
 mod privilege;
 mod process_table;

@@ -19,6 +19,7 @@ use rsysmon_probe::{ProbeConfig, Probes};
 use crate::cli::RunArgs;
 use crate::clock::BootClock;
 use crate::hub::Hub;
+use crate::mounts::HostMounts;
 use crate::output::{write_events, Format};
 use crate::privilege::require_bpf_capabilities;
 use crate::process_table::ProcessTable;
@@ -46,7 +47,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let table = ProcessTable::from_proc();
     let probes = Probes::load(&config)?;
     let hub = Arc::new(Hub::new(args.queue_size));
-    let sensor = RefCell::new(Sensor::new(BootClock::now(), table));
+    let sensor = RefCell::new(Sensor::new(BootClock::now(), table, HostMounts::from_self()));
 
     let writer = {
         let hub = Arc::clone(&hub);

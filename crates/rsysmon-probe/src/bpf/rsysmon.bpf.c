@@ -5,5 +5,6 @@
  */
 #include "common.bpf.h"
 #include "process.bpf.h"
+#include "image.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
