@@ -137,16 +137,18 @@ static __always_inline void note_exec(struct image_scan *s, struct vm_area_struc
 
 /*
  * Whether the file's mount belongs to another mount namespace than the
- * daemon's. Kernel-internal mounts (memfd, shm) have no namespace: NULL or
- * MNT_NS_INTERNAL, a small non-pointer; their one path is the whole story.
+ * daemon's. Kernel-internal mounts (kern_mount: memfd, shm) have no
+ * namespace: NULL, or MNT_NS_INTERNAL, which is ERR_PTR(-EINVAL); their one
+ * path is the whole story.
  */
 static __always_inline bool in_other_mount_ns(struct file *file)
 {
 	struct vfsmount *vfsmnt = BPF_CORE_READ(file, f_path.mnt);
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct mnt_namespace *ns = BPF_CORE_READ(mnt, mnt_ns);
+	unsigned long ns_ptr = (unsigned long)BPF_CORE_READ(mnt, mnt_ns);
+	struct mnt_namespace *ns = (void *)ns_ptr;
 
-	if ((unsigned long)ns < 4096)
+	if (ns_ptr < 4096 || ns_ptr >= (unsigned long)-MAX_ERRNO)
 		return false;
 	return BPF_CORE_READ(ns, ns.inum) != host_mnt_ns;
 }

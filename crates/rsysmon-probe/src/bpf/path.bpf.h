@@ -77,7 +77,12 @@ static long path_step(__u64 index, void *unused)
 	}
 
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == parent) {
+	/* A file that is its own parent without being its mount's root is a
+	 * pseudo file (d_alloc_pseudo: memfd, shm): in no directory, known by
+	 * its name alone, and shown deleted, as the kernel's simple_dname does
+	 * ("/memfd:NAME (deleted)" in /proc/PID/maps). */
+	bool pseudo = dentry == parent && index == 0 && !w->within_fs;
+	if (dentry == parent && !pseudo) {
 		/* The root of a superblock: where a file-system walk ends, and
 		 * where a mount walk ends only for a detached tree. */
 		if (!w->within_fs)
@@ -99,6 +104,10 @@ static long path_step(__u64 index, void *unused)
 	}
 	w->off = off + n;
 	w->dentry = parent;
+	if (pseudo) {
+		w->flags |= PATH_DELETED;
+		return 1;
+	}
 	return 0;
 }
 
