@@ -16,7 +16,7 @@
  * an exit probe alone suffices. The arguments are read from the task's saved
  * user registers (bpf_task_pt_regs), which the syscall leaves as they were
  * (x86-64 returns in ax; arm64 keeps x0 in orig_x0, which
- * PT_REGS_PARM1_CORE_SYSCALL reads). At exit the mapping exists, so the VMAs
+ * PT_REGS_PARM1_SYSCALL reads). At exit the mapping exists, so the VMAs
  * say what really happened: VM_EXEC after READ_IMPLIES_EXEC and noexec
  * mounts, merges with neighbours, and which file backs it. 32-bit (ia32)
  * syscalls do not reach syscall tracepoints on x86-64: such processes show
@@ -83,10 +83,11 @@ struct image_key {
 	__u64 base;
 };
 
-/* Images already reported, for mprotect; least recently used go first. */
+/* Images already reported, for mprotect; least recently used go first.
+ * An evicted entry can only make a later re-protection report again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, struct image_key);
 	__type(value, __u8);
 } reported_images SEC(".maps");
@@ -361,7 +362,7 @@ static __always_inline bool wants_exec(struct task_struct *task, unsigned long p
 {
 	if (prot & PROT_EXEC)
 		return true;
-	return (prot & PROT_READ) && (BPF_CORE_READ(task, personality) & READ_IMPLIES_EXEC);
+	return (prot & PROT_READ) && (task->personality & READ_IMPLIES_EXEC);
 }
 
 static __always_inline __u64 page_up(__u64 addr)
@@ -372,6 +373,8 @@ static __always_inline __u64 page_up(__u64 addr)
 /*
  * mmap returned: a new mapping at `ret` if it succeeded. Most mmaps are
  * anonymous or not executable; those return after reading two registers.
+ * The task and its registers are BTF pointers: plain loads, no helper
+ * calls, on this path taken by every mmap on the machine.
  */
 SEC("tracepoint/syscalls/sys_exit_mmap")
 int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
@@ -381,12 +384,12 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	unsigned long flags = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	unsigned long flags = PT_REGS_PARM4_SYSCALL(regs);
 	if (flags & MAP_ANONYMOUS)
 		return 0;
-	if (!wants_exec(task, PT_REGS_PARM3_CORE_SYSCALL(regs)))
+	if (!wants_exec(task, PT_REGS_PARM3_SYSCALL(regs)))
 		return 0;
-	unsigned long len = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	unsigned long len = PT_REGS_PARM2_SYSCALL(regs);
 	image_mapped(task, ret, ret, page_up(ret + len), IMAGE_VIA_MMAP);
 	return 0;
 }
@@ -398,10 +401,10 @@ static __always_inline int protected(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	if (!wants_exec(task, PT_REGS_PARM3_CORE_SYSCALL(regs)))
+	if (!wants_exec(task, PT_REGS_PARM3_SYSCALL(regs)))
 		return 0;
-	unsigned long start = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	unsigned long len = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	unsigned long start = PT_REGS_PARM1_SYSCALL(regs);
+	unsigned long len = PT_REGS_PARM2_SYSCALL(regs);
 	image_mapped(task, start, start, page_up(start + len), IMAGE_VIA_MPROTECT);
 	return 0;
 }
