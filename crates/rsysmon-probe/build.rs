@@ -22,7 +22,7 @@ fn main() {
 
     bindgen::Builder::default()
         .header(RECORDS_HEADER)
-        .allowlist_type("record_.*|.*_record")
+        .allowlist_type("record_.*|.*_record|blocked_file")
         .allowlist_var("RECORD_.*")
         .constified_enum_module("record_.*")
         .derive_default(true)

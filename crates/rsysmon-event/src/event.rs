@@ -96,10 +96,48 @@ pub enum Detail {
         /// The rule that matched, as `rsysmon block list` shows it.
         rule: String,
     },
+    /// A file's code became runnable in the process: one event per image
+    /// per process, not per segment.
+    ImageLoad {
+        /// Lowest address mapped from the file: the first line for it in
+        /// /proc/PID/maps.
+        base: u64,
+        /// Extent of the image's mappings from `base`, .bss included for
+        /// images the ELF loader maps.
+        size: u64,
+        /// Absolute path on the host (`memfd:NAME` for memfd images, ending
+        /// in ` (deleted)` for unlinked files).
+        path: String,
+        /// The path as the process sees it, when its mount namespace shows
+        /// the file elsewhere; else None.
+        ns_path: Option<String>,
+        /// Device of the file's file system, as stat(2) reports `st_dev`.
+        dev: u64,
+        inode: u64,
+        /// What made it executable.
+        via: ImageVia,
+        /// The file is blocked: the process was killed before it could run
+        /// an instruction of it.
+        blocked: bool,
+    },
     /// Events that were dropped. A loss event stands in for the `lost`
     /// events it replaces: its `seq` is that of the last of them, so
     /// `seq - lost` is the seq of the event before the gap.
     Loss { lost: u64, stage: LossStage },
+}
+
+/// What made an image executable in a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageVia {
+    /// The program, mapped by the kernel at execve.
+    Exec,
+    /// Its ELF interpreter (ld-linux…), mapped by the kernel at execve.
+    Interpreter,
+    /// mmap with PROT_EXEC (the dynamic loader, dlopen, any loader).
+    Mmap,
+    /// mprotect adding PROT_EXEC to a mapping of the file.
+    Mprotect,
 }
 
 /// Where in the pipeline events were dropped.
@@ -143,6 +181,7 @@ impl Event {
             Detail::ProcessTamper { .. } => EventKind::ProcessTamper,
             Detail::RemoteThread { .. } => EventKind::RemoteThread,
             Detail::ExecBlocked { .. } => EventKind::ExecBlocked,
+            Detail::ImageLoad { .. } => EventKind::ImageLoad,
             Detail::Loss { .. } => EventKind::Loss,
         }
     }

@@ -63,4 +63,34 @@ mod tests {
         assert_eq!(v["path"], "/tmp/x/evil");
         assert_eq!(v["rule"], "/tmp/x/");
     }
+
+    #[test]
+    fn image_load_fields_are_integers_and_null_ns_path() {
+        let event = Event {
+            seq: 1,
+            time: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            pid: 10,
+            tid: 11,
+            comm: "python3".into(),
+            detail: Detail::ImageLoad {
+                base: 0x7f3a_1c20_0000,
+                size: 4096,
+                path: "/usr/lib/libc.so.6".into(),
+                ns_path: None,
+                dev: 2049,
+                inode: 7,
+                via: crate::ImageVia::Interpreter,
+                blocked: false,
+            },
+        };
+        let v: serde_json::Value = serde_json::from_str(&to_json_line(&event)).unwrap();
+        assert_eq!(v["kind"], "image-load");
+        assert_eq!(v["base"], 0x7f3a_1c20_0000u64);
+        assert_eq!(v["size"], 4096);
+        assert_eq!(v["path"], "/usr/lib/libc.so.6");
+        assert_eq!(v["ns_path"], serde_json::Value::Null);
+        assert_eq!((v["dev"].as_u64(), v["inode"].as_u64()), (Some(2049), Some(7)));
+        assert_eq!(v["via"], "interpreter");
+        assert_eq!(v["blocked"], false);
+    }
 }

@@ -14,12 +14,13 @@ pub enum EventKind {
     ProcessTamper,
     RemoteThread,
     ExecBlocked,
+    ImageLoad,
     Loss,
 }
 
 impl EventKind {
     /// Every kind, in the order summaries list them.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::ProcessCreate,
         EventKind::ProcessExec,
         EventKind::ProcessExit,
@@ -28,6 +29,7 @@ impl EventKind {
         EventKind::ProcessTamper,
         EventKind::RemoteThread,
         EventKind::ExecBlocked,
+        EventKind::ImageLoad,
         EventKind::Loss,
     ];
 
@@ -42,6 +44,7 @@ impl EventKind {
             EventKind::ProcessTamper => "process-tamper",
             EventKind::RemoteThread => "remote-thread",
             EventKind::ExecBlocked => "exec-blocked",
+            EventKind::ImageLoad => "image-load",
             EventKind::Loss => "loss",
         }
     }

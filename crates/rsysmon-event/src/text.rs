@@ -60,6 +60,17 @@ pub fn to_text_line(event: &Event) -> String {
         Detail::ExecBlocked { path, rule } => {
             write!(out, "Blocked exec of {} by process {pid} ({comm}): rule {}", clean(path), clean(rule))
         }
+        Detail::ImageLoad { base, path, ns_path, blocked, .. } => {
+            let _ = write!(out, "Image loaded into process {pid} ({comm}) at address 0x{base:X} ({}", clean(path));
+            if let Some(ns_path) = ns_path {
+                let _ = write!(out, "; {} in its mount namespace", clean(ns_path));
+            }
+            out.push(')');
+            if *blocked {
+                out.push_str(": blocked, process killed");
+            }
+            Ok(())
+        }
         Detail::Loss { lost, stage } => write!(out, "Lost {lost} events ({} stage)", stage.name()),
     };
     out
@@ -173,6 +184,31 @@ mod tests {
         assert_eq!(
             body(&to_text_line(&e)),
             "Process 4300 (injector) thread 4301 tampered with process 4242 (target) thread 4242 via process-vm-writev"
+        );
+    }
+
+    #[test]
+    fn image_load_line_names_process_base_and_path() {
+        let image = |ns_path: Option<&str>, blocked| {
+            event(Detail::ImageLoad {
+                base: 0x7F3A_1C20_0000,
+                size: 0x1e_2000,
+                path: "/usr/lib/x86_64-linux-gnu/libc.so.6".into(),
+                ns_path: ns_path.map(Into::into),
+                dev: 2049,
+                inode: 7,
+                via: crate::ImageVia::Mmap,
+                blocked,
+            })
+        };
+        assert_eq!(
+            body(&to_text_line(&image(None, false))),
+            "Image loaded into process 4242 (ls) at address 0x7F3A1C200000 (/usr/lib/x86_64-linux-gnu/libc.so.6)"
+        );
+        assert_eq!(
+            body(&to_text_line(&image(Some("/lib/libc.so.6"), true))),
+            "Image loaded into process 4242 (ls) at address 0x7F3A1C200000 (/usr/lib/x86_64-linux-gnu/libc.so.6; \
+             /lib/libc.so.6 in its mount namespace): blocked, process killed"
         );
     }
 

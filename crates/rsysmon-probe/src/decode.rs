@@ -6,10 +6,11 @@
 //! exactly to the rest. A record that fails any check is an error for the
 //! caller to count and skip; nothing here panics on any input.
 
+use crate::file_id::FileId;
 use crate::records::{
-    exit_record, process_create_record, process_exec_record, record_header, record_kind, record_path_flag,
-    record_tamper_method, remote_thread_record, tamper_record, thread_create_record, RECORD_ARGV_MAX, RECORD_MAX_SIZE,
-    RECORD_PATH_MAX,
+    exit_record, image_load_record, process_create_record, process_exec_record, record_header, record_image_flag,
+    record_image_via, record_kind, record_path_flag, record_tamper_method, remote_thread_record, tamper_record,
+    thread_create_record, RECORD_ARGV_MAX, RECORD_MAX_SIZE, RECORD_PATH_MAX,
 };
 
 /// Fields every record carries.
@@ -36,6 +37,19 @@ pub struct KernelPath {
     pub deleted: bool,
     /// The walk did not end at the root of the mount tree.
     pub disconnected: bool,
+}
+
+/// What made an image executable in a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageVia {
+    /// The program, mapped by the kernel at execve.
+    Exec,
+    /// The program's ELF interpreter, mapped by the kernel at execve.
+    Interpreter,
+    /// mmap of the file with PROT_EXEC.
+    Mmap,
+    /// mprotect adding PROT_EXEC to a mapping of the file.
+    Mprotect,
 }
 
 /// One decoded record.
@@ -72,6 +86,23 @@ pub enum KernelRecord {
         header: Header,
         status: u32,
         start_time_ns: u64,
+    },
+    ImageLoad {
+        header: Header,
+        /// Lowest address of the image's mappings.
+        base: u64,
+        /// Extent of the image's mappings.
+        size: u64,
+        /// The file (device in stat(2)'s encoding).
+        file: FileId,
+        /// The path as the process sees it.
+        path: KernelPath,
+        /// The path from the root of the file's file system, sent when the
+        /// file's mount is in another mount namespace than the daemon's.
+        fs_path: Option<KernelPath>,
+        via: ImageVia,
+        /// The file is blocked: the process was killed before running it.
+        blocked: bool,
     },
     /// Another process wrote into (or attached to) the header's process.
     ProcessTamper {
@@ -150,7 +181,8 @@ impl KernelRecord {
             | KernelRecord::ThreadCreate { header, .. }
             | KernelRecord::ThreadExit { header, .. }
             | KernelRecord::ProcessTamper { header, .. }
-            | KernelRecord::RemoteThread { header, .. } => header,
+            | KernelRecord::RemoteThread { header, .. }
+            | KernelRecord::ImageLoad { header, .. } => header,
         }
     }
 }
@@ -166,6 +198,8 @@ pub enum DecodeError {
     SizeMismatch { said: u32, len: usize },
     #[error("unknown record kind {0}")]
     UnknownKind(u32),
+    #[error("{what} has the unknown value {value}")]
+    UnknownValue { what: &'static str, value: u32 },
     #[error("unknown tamper method {0}")]
     UnknownMethod(u32),
     #[error("variable-length fields of {fields} bytes do not match the {rest} bytes after the fixed part")]
@@ -184,6 +218,7 @@ impl Plain for exit_record {}
 impl Plain for thread_create_record {}
 impl Plain for tamper_record {}
 impl Plain for remote_thread_record {}
+impl Plain for image_load_record {}
 
 fn read<T: Plain>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
@@ -272,8 +307,40 @@ pub fn decode(bytes: &[u8]) -> Result<KernelRecord, DecodeError> {
                 tamper_time_ns: r.tamper_time_ns,
             })
         }
+        record_kind::RECORD_IMAGE_LOAD => image_load(header, bytes),
         other => Err(DecodeError::UnknownKind(other)),
     }
+}
+
+fn image_load(header: Header, bytes: &[u8]) -> Result<KernelRecord, DecodeError> {
+    let r: image_load_record = read(bytes, "image-load record")?;
+    let [ns_path, fs_path] = split(
+        bytes,
+        std::mem::size_of_val(&r),
+        [("image path", r.path_len, RECORD_PATH_MAX), ("file-system path", r.fs_path_len, RECORD_PATH_MAX)],
+    )?;
+    let via = match u32::from(r.via) {
+        record_image_via::IMAGE_VIA_EXEC => ImageVia::Exec,
+        record_image_via::IMAGE_VIA_INTERPRETER => ImageVia::Interpreter,
+        record_image_via::IMAGE_VIA_MMAP => ImageVia::Mmap,
+        record_image_via::IMAGE_VIA_MPROTECT => ImageVia::Mprotect,
+        value => return Err(DecodeError::UnknownValue { what: "image-load via", value }),
+    };
+    let flags = u32::from(r.flags);
+    let other_ns = flags & record_image_flag::IMAGE_OTHER_MOUNT_NS != 0;
+    if !other_ns && !fs_path.is_empty() {
+        return Err(DecodeError::UnknownValue { what: "file-system path without IMAGE_OTHER_MOUNT_NS", value: 0 });
+    }
+    Ok(KernelRecord::ImageLoad {
+        header,
+        base: r.base,
+        size: r.size,
+        file: FileId::from_kernel(r.dev, r.inode),
+        path: path(ns_path, r.path_flags),
+        fs_path: other_ns.then(|| path(fs_path, r.fs_path_flags)),
+        via,
+        blocked: flags & record_image_flag::IMAGE_BLOCKED != 0,
+    })
 }
 
 /// Cut the bytes after the fixed part into the variable-length fields,

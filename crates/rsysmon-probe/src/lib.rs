@@ -6,9 +6,11 @@
 //! through bindgen, so the probes and [`records`] cannot disagree.
 
 mod decode;
+mod file_id;
 mod loader;
 pub mod records;
 mod skel;
 
-pub use decode::{decode, Creator, DecodeError, Header, KernelPath, KernelRecord, TamperMethod};
+pub use decode::{decode, Creator, DecodeError, Header, ImageVia, KernelPath, KernelRecord, TamperMethod};
+pub use file_id::FileId;
 pub use loader::{ProbeConfig, ProbeError, Probes, RecordReader};

@@ -6,16 +6,19 @@
 //! nothing is pinned, so nothing outlives the process.
 
 use std::mem::MaybeUninit;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
-use crate::records::record_loss_slot;
+use crate::file_id::FileId;
+use crate::records::{blocked_file, record_loss_slot};
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
 
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+const OWN_MOUNT_NS: &str = "/proc/self/ns/mnt";
 const PAGE_SIZE: usize = 4096;
 
 /// What the probes do, decided before they load.
@@ -44,6 +47,8 @@ pub enum ProbeError {
     NoKernelBtf,
     #[error("permission denied loading BPF probes: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)")]
     PermissionDenied,
+    #[error("cannot read {OWN_MOUNT_NS}: {0}; is /proc mounted?")]
+    MountNamespace(#[source] std::io::Error),
     #[error("could not {action}")]
     Bpf {
         action: String,
@@ -91,6 +96,12 @@ impl Probes {
         // leave room for bursts, rarely enough to batch the wake-ups.
         rodata.wakeup_bytes = (ring_bytes / 4) as u64;
         rodata.remote_window_ns = u64::try_from(config.remote_thread_window.as_nanos()).unwrap_or(u64::MAX);
+        // Image paths are host paths when the file's mount is in this
+        // namespace; for any other, the probe also sends the path within
+        // the file system, which user space maps to a host mount.
+        rodata.host_mnt_ns = std::fs::metadata(OWN_MOUNT_NS).map_err(ProbeError::MountNamespace)?.ino() as u32;
+        // SAFETY: sysconf has no preconditions; _SC_PAGESIZE always succeeds on Linux.
+        rodata.page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
         open.maps
             .events
             .set_max_entries(ring_bytes as u32)
@@ -117,21 +128,49 @@ impl Probes {
         &self.attached
     }
 
-    /// Records the probes dropped because the ring buffer was full, summed
-    /// over all CPUs since load.
+    /// Events the probes could not report since load, summed over all CPUs:
+    /// records dropped because the ring buffer was full, and image loads
+    /// that could not be resolved because the process's address space was
+    /// locked at that instant.
     pub fn kernel_losses(&self) -> Result<u64, ProbeError> {
-        let key = record_loss_slot::LOSS_RINGBUF_FULL.to_ne_bytes();
-        let values = self
-            .skel
+        let mut total = 0;
+        for slot in [record_loss_slot::LOSS_RINGBUF_FULL, record_loss_slot::LOSS_IMAGE_LOOKUP_BUSY] {
+            let values = self
+                .skel
+                .maps
+                .losses
+                .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| ProbeError::bpf("read the loss counters", e))?
+                .unwrap_or_default();
+            total += values
+                .iter()
+                .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes))
+                .sum::<u64>();
+        }
+        Ok(total)
+    }
+
+    /// Refuse to let any process run code from `file`, however it is
+    /// reached: a process that maps it executable (execve, the dynamic
+    /// loader run directly, dlopen, mmap or mprotect with PROT_EXEC) is sent
+    /// SIGKILL before it returns to user space, and its image-load event is
+    /// marked `blocked`. Takes effect at once for every process; blocking a
+    /// file already blocked is not an error. At most 4096 files.
+    pub fn block_file(&self, file: FileId) -> Result<(), ProbeError> {
+        self.skel
             .maps
-            .losses
-            .lookup_percpu(&key, MapFlags::ANY)
-            .map_err(|e| ProbeError::bpf("read the loss counters", e))?
-            .unwrap_or_default();
-        Ok(values
-            .iter()
-            .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes))
-            .sum())
+            .blocked_files
+            .update(&blocked_key(file), &[1], MapFlags::ANY)
+            .map_err(|e| ProbeError::bpf(format!("block {file}"), e))
+    }
+
+    /// Undo [`Probes::block_file`]. Unblocking a file that is not blocked is
+    /// not an error.
+    pub fn unblock_file(&self, file: FileId) -> Result<(), ProbeError> {
+        match self.skel.maps.blocked_files.delete(&blocked_key(file)) {
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
+            other => other.map_err(|e| ProbeError::bpf(format!("unblock {file}"), e)),
+        }
     }
 
     /// A reader that hands each record, as raw bytes, to `on_record`.
@@ -151,6 +190,12 @@ impl Probes {
     pub fn link_count(&self) -> usize {
         self.links.len()
     }
+}
+
+/// The `blocked_files` map key for `file`, as bytes of `struct blocked_file`.
+fn blocked_key(file: FileId) -> Vec<u8> {
+    let key = blocked_file { dev: file.kernel_dev(), ino: file.ino };
+    [key.dev.to_ne_bytes(), key.ino.to_ne_bytes()].concat()
 }
 
 /// Reads the ring buffer. The probes wake it only once enough data waits,

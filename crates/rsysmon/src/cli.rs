@@ -8,14 +8,15 @@ use rsysmon_event::EventKind;
 
 use crate::queue::DEFAULT_CAPACITY;
 
-const ABOUT: &str = "Linux system-activity monitor: every process and thread that starts and ends, live, from \
-                     kernel probes";
+const ABOUT: &str = "Linux system-activity monitor and execution blocker: processes, threads, executable images \
+                     and remote threads, live, from kernel probes";
 
 const RUN_HELP: &str = "\
 Examples:
   rsysmon run                         everything, one line per event
   rsysmon run --json > events.jsonl   JSON lines for a SIEM (schema: docs/events.md)
   rsysmon run --kind process-exec     only execs
+  rsysmon run --kind image-load       every executable file mapped, with base address
   rsysmon run --pid 1234 --pid 1240   only these processes
   rsysmon run --kind remote-thread,process-tamper   injections only
   rsysmon run --block /opt/x/evil     refuse to execute this file (EPERM)
@@ -24,6 +25,7 @@ Examples:
 Text lines read like the book's SysMon client:
   18:59:37.660: Process 4242 (bash) created by process 4200 (bash)
   18:59:37.662: Process 4242 (ls) exec /usr/bin/ls -la
+  18:59:37.663: Image loaded into process 4242 (ls) at address 0x7F3A1C200000 (/usr/lib/x86_64-linux-gnu/libc.so.6)
   18:59:37.671: Process 4242 (ls) exited with code 0
 
 Every event has a sequence number (in --json); a number you never see was
@@ -145,7 +147,7 @@ pub struct FilterArgs {
     #[arg(long)]
     pub json: bool,
     /// Only these kinds (comma-separated or repeated): process-create,
-    /// process-exec, process-exit, thread-create, thread-exit,
+    /// process-exec, process-exit, thread-create, thread-exit, image-load,
     /// process-tamper, remote-thread, exec-blocked, loss. Loss events
     /// always show.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]

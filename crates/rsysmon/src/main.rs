@@ -8,6 +8,7 @@ mod clock;
 mod config;
 mod daemon;
 mod hub;
+mod mounts;
 mod output;
 mod pipeline;
 mod privilege;

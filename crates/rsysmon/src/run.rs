@@ -18,6 +18,7 @@ use crate::blocking;
 use crate::cli::RunArgs;
 use crate::clock::BootClock;
 use crate::hub::Hub;
+use crate::mounts::HostMounts;
 use crate::output::{write_events, Format};
 use crate::pipeline::{pump, stop_on_signals};
 use crate::privilege::require_bpf_capabilities;
@@ -73,7 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     );
 
     let shared = Mutex::new(Stats::default());
-    let sensor = Sensor::new(BootClock::now(), table, remote_policy);
+    let sensor = Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy);
     let mut pumped = pump(&probes, sensor, &hub, &stop, &shared, &mut |sensor, hub| match &blocking {
         Some(b) => b.publish_refusals(sensor, hub),
         None => Ok(()),

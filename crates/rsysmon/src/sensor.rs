@@ -6,12 +6,13 @@
 //! `loss` event stands in for them.
 
 use rsysmon_blocker::BlockedExec;
-use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
+use rsysmon_event::{Detail, Event, EventKind, ImageVia, LossStage, Termination};
 use rsysmon_probe::{decode, KernelRecord};
 
 use crate::clock::BootClock;
-use crate::remote_policy::RemoteThreadPolicy;
+use crate::mounts::HostMounts;
 use crate::process_table::ProcessTable;
+use crate::remote_policy::RemoteThreadPolicy;
 use crate::stats::Stats;
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
@@ -19,14 +20,15 @@ pub struct Sensor {
     clock: BootClock,
     table: ProcessTable,
     remote_policy: RemoteThreadPolicy,
+    mounts: HostMounts,
     last_seq: u64,
     kernel_losses_seen: u64,
     stats: Stats,
 }
 
 impl Sensor {
-    pub fn new(clock: BootClock, table: ProcessTable, remote_policy: RemoteThreadPolicy) -> Self {
-        Self { clock, table, remote_policy, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
+    pub fn new(clock: BootClock, table: ProcessTable, mounts: HostMounts, remote_policy: RemoteThreadPolicy) -> Self {
+        Self { clock, table, remote_policy, mounts, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
     }
 
     /// One ring-buffer record. A record that fails decoding comes back as a
@@ -111,6 +113,27 @@ impl Sensor {
                 }
             }
             KernelRecord::ThreadCreate { creator_tid, .. } => Detail::ThreadCreate { creator_tid },
+            KernelRecord::ImageLoad { base, size, file, path, fs_path, via, blocked, .. } => {
+                let seen = path.display();
+                // A mount of another namespace: the host path comes from where
+                // the host mounts that file system. When it mounts it nowhere,
+                // the process's view is all there is, and ns_path repeats it.
+                let (path, ns_path) = match fs_path {
+                    None => (seen, None),
+                    Some(fs_path) => match self.mounts.host_path(file.dev, &fs_path) {
+                        Some(host) if host == seen => (host, None),
+                        Some(host) => (host, Some(seen)),
+                        None => (seen.clone(), Some(seen)),
+                    },
+                };
+                let via = match via {
+                    rsysmon_probe::ImageVia::Exec => ImageVia::Exec,
+                    rsysmon_probe::ImageVia::Interpreter => ImageVia::Interpreter,
+                    rsysmon_probe::ImageVia::Mmap => ImageVia::Mmap,
+                    rsysmon_probe::ImageVia::Mprotect => ImageVia::Mprotect,
+                };
+                Detail::ImageLoad { base, size, path, ns_path, dev: file.dev, inode: file.ino, via, blocked }
+            }
             KernelRecord::ThreadExit { status, .. } => {
                 let t = Termination::from_wait_status(status);
                 Detail::ThreadExit { exit_code: t.exit_code, signal: t.signal }
@@ -149,7 +172,7 @@ mod tests {
     use super::*;
 
     fn sensor() -> Sensor {
-        Sensor::new(BootClock::now(), ProcessTable::default(), RemoteThreadPolicy::default())
+        Sensor::new(BootClock::now(), ProcessTable::default(), HostMounts::from_self(), RemoteThreadPolicy::default())
     }
 
     #[test]

@@ -32,6 +32,9 @@ struct path_walk {
 	__u32 off;   /* next write offset in the scratch record */
 	__u32 end;   /* no component may start at or past this offset */
 	__u8 flags;
+	/* Stay in the file's own file system: walk d_parent to the root of the
+	 * superblock and never cross to a parent mount. */
+	__u8 within_fs;
 };
 
 struct {
@@ -62,7 +65,7 @@ static long path_step(__u64 index, void *unused)
 	struct mount *mnt = w->mnt;
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 
-	if (dentry == mnt_root) {
+	if (dentry == mnt_root && !w->within_fs) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
 		if (mnt_parent == mnt)
@@ -74,8 +77,16 @@ static long path_step(__u64 index, void *unused)
 	}
 
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == parent) {
-		w->flags |= PATH_DISCONNECTED; /* root of a detached tree */
+	/* A file that is its own parent without being its mount's root is a
+	 * pseudo file (d_alloc_pseudo: memfd, shm): in no directory, known by
+	 * its name alone, and shown deleted, as the kernel's simple_dname does
+	 * ("/memfd:NAME (deleted)" in /proc/PID/maps). */
+	bool pseudo = dentry == parent && index == 0 && !w->within_fs;
+	if (dentry == parent && !pseudo) {
+		/* The root of a superblock: where a file-system walk ends, and
+		 * where a mount walk ends only for a detached tree. */
+		if (!w->within_fs)
+			w->flags |= PATH_DISCONNECTED;
 		return 1;
 	}
 
@@ -93,14 +104,24 @@ static long path_step(__u64 index, void *unused)
 	}
 	w->off = off + n;
 	w->dentry = parent;
+	if (pseudo) {
+		w->flags |= PATH_DELETED;
+		return 1;
+	}
 	return 0;
 }
 
 /*
  * Append the components of `path` to the scratch record at `*off`, using at
  * most `limit` bytes. Returns the path's flags; advances `*off`.
+ *
+ * With `within_fs` false the walk crosses mount points up to the root of the
+ * mount tree the file's mount belongs to: the path as a process in that
+ * mount namespace sees it. With `within_fs` true it stays in the file's
+ * file system and ends at its root: the path relative to the device, which
+ * user space maps to wherever the host mounts that device.
  */
-static __always_inline __u8 append_path(__u32 *off, __u32 limit, const struct path *path)
+static __always_inline __u8 walk_path(__u32 *off, __u32 limit, const struct path *path, bool within_fs)
 {
 	struct dentry *dentry = BPF_CORE_READ(path, dentry);
 	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
@@ -117,6 +138,7 @@ static __always_inline __u8 append_path(__u32 *off, __u32 limit, const struct pa
 	w->off = *off;
 	w->end = *off + limit;
 	w->flags = 0;
+	w->within_fs = within_fs;
 
 	/* d_unlinked(): unhashed and not its own parent */
 	if (!BPF_CORE_READ(dentry, d_hash.pprev) && BPF_CORE_READ(dentry, d_parent) != dentry)
@@ -127,6 +149,12 @@ static __always_inline __u8 append_path(__u32 *off, __u32 limit, const struct pa
 		w->flags |= PATH_TRUNCATED;
 	*off = w->off;
 	return w->flags;
+}
+
+/* The path as the process that uses it sees it (see walk_path). */
+static __always_inline __u8 append_path(__u32 *off, __u32 limit, const struct path *path)
+{
+	return walk_path(off, limit, path, false);
 }
 
 #endif /* RSYSMON_PATH_BPF_H */

@@ -38,6 +38,7 @@ enum record_kind {
 	RECORD_THREAD_EXIT = 5,
 	RECORD_PROCESS_TAMPER = 6,
 	RECORD_REMOTE_THREAD = 7,
+	RECORD_IMAGE_LOAD = 8,
 };
 
 /* How one process took hold of another (tamper_record.method). */
@@ -60,7 +61,29 @@ enum record_path_flag {
 /* Slots of the per-CPU loss counter map `losses`. */
 enum record_loss_slot {
 	LOSS_RINGBUF_FULL = 0, /* bpf_ringbuf_output failed: record dropped */
-	LOSS_SLOTS = 1,
+	/* An image-load could not be resolved: another thread held the
+	 * process's address space locked for writing (bpf_find_vma only
+	 * try-locks it), so no record was made. */
+	LOSS_IMAGE_LOOKUP_BUSY = 1,
+	LOSS_SLOTS = 2,
+};
+
+/* What made an image executable in a process. */
+enum record_image_via {
+	IMAGE_VIA_EXEC = 1,        /* the program, mapped by the kernel at execve */
+	IMAGE_VIA_INTERPRETER = 2, /* its ELF interpreter (PT_INTERP), mapped at execve */
+	IMAGE_VIA_MMAP = 3,        /* mmap of a file with PROT_EXEC */
+	IMAGE_VIA_MPROTECT = 4,    /* mprotect/pkey_mprotect adding PROT_EXEC to a file mapping */
+};
+
+/* Bits of an image-load record's flags. */
+enum record_image_flag {
+	/* The file is in the blocked set: the process was sent SIGKILL before
+	 * it could run an instruction of it. */
+	IMAGE_BLOCKED = 1,
+	/* The file's mount is not in the daemon's mount namespace: a
+	 * file-system-relative path follows the namespace path. */
+	IMAGE_OTHER_MOUNT_NS = 2,
 };
 
 struct record_header {
@@ -137,6 +160,37 @@ struct remote_thread_record {
 	__u32 method;                /* how it took over: enum record_tamper_method */
 	char creator_comm[RECORD_COMM_LEN];
 	__u64 tamper_time_ns;        /* CLOCK_BOOTTIME of the takeover */
+};
+
+/*
+ * Key of the `blocked_files` map: a file whose code must never run in any
+ * process. `dev` in the kernel's encoding (inode->i_sb->s_dev,
+ * MAJOR << 20 | MINOR), not stat(2)'s st_dev; `ino` is st_ino.
+ */
+struct blocked_file {
+	__u64 dev;
+	__u64 ino;
+};
+
+/*
+ * A file became executable in a process: one record per image per process,
+ * not per segment. `base` is the lowest address of the run of adjacent
+ * mappings of that file around the executable one, `size` the length of the
+ * run (for images the ELF loader maps, the whole image including .bss).
+ */
+struct image_load_record {
+	struct record_header header;
+	__u64 base;
+	__u64 size;
+	__u64 dev;                   /* inode->i_sb->s_dev: MAJOR << 20 | MINOR */
+	__u64 inode;                 /* inode->i_ino */
+	__u16 path_len;              /* path as the process sees it */
+	__u16 fs_path_len;           /* path from the root of the file system; 0 unless IMAGE_OTHER_MOUNT_NS */
+	__u8 path_flags;             /* enum record_path_flag */
+	__u8 fs_path_flags;
+	__u8 via;                    /* enum record_image_via */
+	__u8 flags;                  /* enum record_image_flag */
+	/* followed by: path components, file-system path components */
 };
 
 #endif /* RSYSMON_RECORDS_H */

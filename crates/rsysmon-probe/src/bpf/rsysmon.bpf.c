@@ -6,5 +6,6 @@
 #include "common.bpf.h"
 #include "injection.bpf.h"
 #include "process.bpf.h"
+#include "image.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -141,7 +141,7 @@ fn random_bytes_never_panic() {
         let len = (next() % 300) as usize;
         let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         if len >= 8 && next() % 2 == 0 {
-            bytes[0..4].copy_from_slice(&((next() % 6) as u32).to_ne_bytes());
+            bytes[0..4].copy_from_slice(&((next() % 7) as u32).to_ne_bytes());
             bytes[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
         }
         let _ = decode(&bytes);
@@ -174,4 +174,64 @@ fn tamper_and_remote_thread_records_decode_and_reject_unknown_methods() {
     };
     assert_eq!((target_creator_tid, creator.pid, creator.tid, tamper_time_ns), (100, 7, 9, 5));
     assert_eq!(creator.method, TamperMethod::ProcessVmWritev);
+}
+
+fn image_record(via: u8, flags: u8, ns_path: &[u8], fs_path: &[u8]) -> Vec<u8> {
+    let mut r = image_load_record::default();
+    r.base = 0x7f3a_1c20_0000;
+    r.size = 0x1e_2000;
+    r.dev = (254 << 20) | 1;
+    r.inode = 326_279;
+    r.via = via;
+    r.flags = flags;
+    r.path_len = ns_path.len() as u16;
+    r.fs_path_len = fs_path.len() as u16;
+    r.header = header(record_kind::RECORD_IMAGE_LOAD, std::mem::size_of_val(&r) + ns_path.len() + fs_path.len());
+    let mut out = bytes_of(&r);
+    out.extend_from_slice(ns_path);
+    out.extend_from_slice(fs_path);
+    out
+}
+
+#[test]
+fn image_load_decodes_base_size_identity_and_path() {
+    let via = record_image_via::IMAGE_VIA_MMAP as u8;
+    let bytes = image_record(via, 0, b"libc.so.6\0x86_64-linux-gnu\0lib\0usr\0", b"");
+    let KernelRecord::ImageLoad { header, base, size, file, path, fs_path, via, blocked } = decode(&bytes).unwrap()
+    else {
+        panic!("wrong kind")
+    };
+    assert_eq!(header.pid, 100);
+    assert_eq!((base, size), (0x7f3a_1c20_0000, 0x1e_2000));
+    assert_eq!(file, FileId { dev: libc::makedev(254, 1), ino: 326_279 });
+    assert_eq!(path.display(), "/usr/lib/x86_64-linux-gnu/libc.so.6");
+    assert_eq!(fs_path, None);
+    assert_eq!(via, ImageVia::Mmap);
+    assert!(!blocked);
+}
+
+#[test]
+fn image_load_in_another_mount_namespace_carries_both_paths() {
+    let flags = (record_image_flag::IMAGE_OTHER_MOUNT_NS | record_image_flag::IMAGE_BLOCKED) as u8;
+    let via = record_image_via::IMAGE_VIA_EXEC as u8;
+    let bytes = image_record(via, flags, b"prog\0mnt\0", b"prog\0dir\0tmp\0");
+    let KernelRecord::ImageLoad { path, fs_path, via, blocked, .. } = decode(&bytes).unwrap() else {
+        panic!("wrong kind")
+    };
+    assert_eq!(path.display(), "/mnt/prog");
+    assert_eq!(fs_path.unwrap().display(), "/tmp/dir/prog");
+    assert_eq!(via, ImageVia::Exec);
+    assert!(blocked);
+}
+
+#[test]
+fn image_load_with_bad_via_or_stray_fs_path_is_rejected() {
+    let bytes = image_record(9, 0, b"x\0", b"");
+    assert_eq!(decode(&bytes), Err(DecodeError::UnknownValue { what: "image-load via", value: 9 }));
+    let via = record_image_via::IMAGE_VIA_MMAP as u8;
+    assert!(matches!(decode(&image_record(via, 0, b"x\0", b"y\0")), Err(DecodeError::UnknownValue { .. })));
+    let bytes = image_record(via, 0, b"x\0tmp\0", b"");
+    for len in 0..bytes.len() {
+        assert!(decode(&bytes[..len]).is_err(), "accepted {len} of {} bytes", bytes.len());
+    }
 }

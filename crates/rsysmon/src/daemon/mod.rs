@@ -21,6 +21,7 @@ use crate::cli::DaemonArgs;
 use crate::clock::BootClock;
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::hub::Hub;
+use crate::mounts::HostMounts;
 use crate::pipeline::{pump, stop_on_signals};
 use crate::privilege::require_bpf_capabilities;
 use crate::process_table::ProcessTable;
@@ -124,7 +125,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         "rsysmon daemon ready: {} probes attached",
         state.probes.len()
     );
-    let result = pump(&probes, Sensor::new(BootClock::now(), table, remote_policy), &state.hub, &stop, &state.stats, &mut |_, _| Ok(()));
+    let result = pump(&probes, Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy), &state.hub, &stop, &state.stats, &mut |_, _| Ok(()));
     state.hub.close();
     let _ = std::fs::remove_file(&config.socket.path);
     drop(probes);

@@ -196,20 +196,42 @@ pub fn of(events: &[Value], kind: &str, pid: u32) -> Vec<Value> {
 }
 
 /// Build `tests/programs/NAME.c` once per test binary; returns its path.
+/// A first line `// cc: FLAGS` adds link flags (e.g. `-ldl`).
 pub fn program(name: &str) -> PathBuf {
+    build(name, &[])
+}
+
+/// Build `tests/programs/NAME.c` as a shared library (`-shared -fPIC`)
+/// once per test binary; returns its path.
+pub fn shared_library(name: &str) -> PathBuf {
+    build(name, &["-shared", "-fPIC"])
+}
+
+fn build(name: &str, mode: &[&str]) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
     if let Some(path) = built.get(name) {
         return path.clone();
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs").join(format!("{name}.c"));
+    let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+    let link_flags: Vec<&str> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("// cc:"))
+        .map(|flags| flags.split_whitespace().collect())
+        .unwrap_or_default();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("programs");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(format!("{name}-{}", std::process::id()));
+    let suffix = if mode.contains(&"-shared") { ".so" } else { "" };
+    let out = dir.join(format!("{name}-{}{suffix}", std::process::id()));
     let status = Command::new("cc")
-        .args(["-O1", "-pthread", "-Wall", "-o"])
+        .args(["-O1", "-pthread", "-Wall"])
+        .args(mode)
+        .arg("-o")
         .arg(&out)
         .arg(&src)
+        .args(&link_flags)
         .status()
         .expect("run cc (install gcc: make deps)");
     assert!(status.success(), "compiling {} failed", src.display());

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * Image loads: the Linux counterpart of PsSetLoadImageNotifyRoutine, and the
+ * blocker's last line for files reached without execve.
+ *
+ * A file's code becomes runnable in a process in three ways, each with a
+ * probe:
+ *  - execve: the kernel maps the program and its ELF interpreter. At
+ *    sched_process_exec both are mapped and no instruction has run yet.
+ *  - mmap of a file with PROT_EXEC: ld.so mapping a library's text (at
+ *    start-up and for dlopen), or any hand-made loader.
+ *  - mprotect / pkey_mprotect adding PROT_EXEC to a file mapping.
+ *
+ * Only the *exit* tracepoints of those syscalls are attached: every attached
+ * syscall tracepoint puts every syscall of the machine on the slow path, and
+ * an exit probe alone suffices. The arguments are read from the task's saved
+ * user registers (bpf_task_pt_regs), which the syscall leaves as they were
+ * (x86-64 returns in ax; arm64 keeps x0 in orig_x0, which
+ * PT_REGS_PARM1_SYSCALL reads). At exit the mapping exists, so the VMAs
+ * say what really happened: VM_EXEC after READ_IMPLIES_EXEC and noexec
+ * mounts, merges with neighbours, and which file backs it. 32-bit (ia32)
+ * syscalls do not reach syscall tracepoints on x86-64: such processes show
+ * their exec-time images only.
+ *
+ * One event per image per process:
+ *  - mmap creates a new mapping. It is a new image unless another executable
+ *    mapping of the same file already sits in the same run of adjacent
+ *    mappings (a second executable segment of one image). dlclose unmaps the
+ *    whole run, so dlopen again is a new image.
+ *  - mprotect may re-apply PROT_EXEC to a region that had it, which the VMAs
+ *    at exit cannot tell apart from adding it; so images already reported
+ *    are remembered in `reported_images`, keyed by process, exec generation,
+ *    file and base, and mprotect reports only what is not there.
+ *  - exec always starts a new address space.
+ *
+ * VMAs are looked up with bpf_find_vma, which only try-locks mmap_lock: when
+ * another thread holds it for writing at that instant, the image cannot be
+ * resolved, and the miss is counted (LOSS_IMAGE_LOOKUP_BUSY), never silent.
+ */
+#ifndef RSYSMON_IMAGE_BPF_H
+#define RSYSMON_IMAGE_BPF_H
+
+#include "common.bpf.h"
+#include "path.bpf.h"
+
+#define PROT_READ 0x1
+#define PROT_EXEC 0x4
+#define MAP_ANONYMOUS 0x20
+#define VM_EXEC 0x00000004UL
+#define READ_IMPLIES_EXEC 0x0400000
+#define AT_NULL 0
+#define AT_BASE 7
+#define SIGKILL 9
+#define EBUSY 16
+#define MAX_ERRNO 4095
+
+/* Adjacent VMAs examined on each side of the executable one. */
+#define IMAGE_WALK_MAX 32
+/* mm->saved_auxv holds AT_VECTOR_SIZE words: this many (type, value) pairs. */
+#define AUXV_PAIRS 28
+
+/* Inode number of the daemon's mount namespace, set before load. */
+const volatile __u32 host_mnt_ns = 0;
+/* The kernel's page size, set before load. */
+const volatile __u64 page_size = 4096;
+
+/* Files whose code must never run, by identity; see struct blocked_file. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct blocked_file);
+	__type(value, __u8);
+} blocked_files SEC(".maps");
+
+struct image_key {
+	__u32 tgid;
+	__u32 _pad;
+	/* task->self_exec_id: execve bumps it, so an entry of an old address
+	 * space (or of an earlier process with a reused pid) cannot match. */
+	__u64 exec_id;
+	__u64 dev;
+	__u64 ino;
+	__u64 base;
+};
+
+/* Images already reported, for mprotect; least recently used go first.
+ * An evicted entry can only make a later re-protection report again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct image_key);
+	__type(value, __u8);
+} reported_images SEC(".maps");
+
+/*
+ * One image lookup, shared with the bpf_find_vma and bpf_loop callbacks. In
+ * a per-CPU map, not on the stack, for the verifier (see path_walk).
+ */
+struct image_scan {
+	struct inode *inode; /* the image's file: VMAs of other files end the run */
+	__u64 anchor;        /* an address in the executable mapping */
+	__u64 lo, hi;        /* the run of the file's mappings found so far */
+	__u64 exec_lo;       /* what this call made executable; an executable */
+	__u64 exec_hi;       /* VMA of the file outside it was there before */
+	__u64 dev, ino;
+	__u32 off;           /* end of the record built so far */
+	__u16 path_len, fs_path_len;
+	__u8 path_flags, fs_path_flags;
+	__u8 found;          /* the last lookup found a VMA of the file */
+	__u8 exec;           /* the anchor VMA is executable */
+	__u8 any_exec;       /* some VMA of the run is executable */
+	__u8 other_exec;
+	__u8 busy;           /* a lookup found mmap_lock held */
+	__u8 other_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct image_scan);
+} image_scans SEC(".maps");
+
+static __always_inline struct image_scan *image_scan_state(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&image_scans, &zero);
+}
+
+static __always_inline void note_exec(struct image_scan *s, struct vm_area_struct *vma, __u64 start, __u64 end)
+{
+	if (!(BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
+		return;
+	s->any_exec = 1;
+	if (start < s->exec_lo || end > s->exec_hi)
+		s->other_exec = 1;
+}
+
+/*
+ * Whether the file's mount belongs to another mount namespace than the
+ * daemon's. Kernel-internal mounts (kern_mount: memfd, shm) have no
+ * namespace: NULL, or MNT_NS_INTERNAL, which is ERR_PTR(-EINVAL); their one
+ * path is the whole story.
+ */
+static __always_inline bool in_other_mount_ns(struct file *file)
+{
+	struct vfsmount *vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	unsigned long ns_ptr = (unsigned long)BPF_CORE_READ(mnt, mnt_ns);
+	struct mnt_namespace *ns = (void *)ns_ptr;
+
+	if (ns_ptr < 4096 || ns_ptr >= (unsigned long)-MAX_ERRNO)
+		return false;
+	return BPF_CORE_READ(ns, ns.inum) != host_mnt_ns;
+}
+
+/* bpf_find_vma callback on the anchor address: is it a file's mapping? */
+static long anchor_vma(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return 0;
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	if (!file)
+		return 0; /* anonymous memory (a JIT): not an image */
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	__u64 start = BPF_CORE_READ(vma, vm_start);
+	__u64 end = BPF_CORE_READ(vma, vm_end);
+
+	s->inode = inode;
+	s->lo = start;
+	s->hi = end;
+	s->exec = (BPF_CORE_READ(vma, vm_flags) & VM_EXEC) != 0;
+	note_exec(s, vma, start, end);
+	s->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	s->ino = BPF_CORE_READ(inode, i_ino);
+	s->other_ns = in_other_mount_ns(file);
+	s->found = 1;
+	return 0;
+}
+
+/* bpf_find_vma callback just below `lo` or at `hi`: does the run go on? */
+static long neighbour_vma(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return 0;
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	if (!file || BPF_CORE_READ(file, f_inode) != s->inode)
+		return 0;
+	__u64 start = BPF_CORE_READ(vma, vm_start);
+	__u64 end = BPF_CORE_READ(vma, vm_end);
+	if (end == s->lo)
+		s->lo = start;
+	else if (start == s->hi)
+		s->hi = end;
+	else
+		return 0;
+	note_exec(s, vma, start, end);
+	s->found = 1;
+	return 0;
+}
+
+static __always_inline long step(struct image_scan *s, __u64 addr)
+{
+	s->found = 0;
+	long err = bpf_find_vma(bpf_get_current_task_btf(), addr, neighbour_vma, NULL, 0);
+	if (err == -EBUSY)
+		s->busy = 1;
+	return s->found ? 0 : 1;
+}
+
+/* bpf_loop callbacks: extend the run one VMA down / up; 1 stops. */
+static long step_down(__u64 index, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s || s->lo < page_size)
+		return 1;
+	return step(s, s->lo - 1);
+}
+
+static long step_up(__u64 index, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return 1;
+	return step(s, s->hi);
+}
+
+/*
+ * bpf_find_vma callback on the anchor again, now to write the paths: the
+ * VMA holds a reference to the file, and mmap_lock (held around this call)
+ * keeps the VMA, so the file cannot go away during the walk.
+ */
+static long image_paths(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return 0;
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	if (!file || BPF_CORE_READ(file, f_inode) != s->inode)
+		return 0;
+	__u32 off = sizeof(struct image_load_record);
+	s->path_flags = append_path(&off, RECORD_PATH_MAX, &file->f_path);
+	s->path_len = off - sizeof(struct image_load_record);
+	s->fs_path_len = 0;
+	s->fs_path_flags = 0;
+	if (s->other_ns) {
+		__u32 start = off;
+		s->fs_path_flags = walk_path(&off, RECORD_PATH_MAX, &file->f_path, true);
+		s->fs_path_len = off - start;
+	}
+	s->off = off;
+	s->found = 1;
+	return 0;
+}
+
+static __always_inline bool is_blocked(__u64 dev, __u64 ino)
+{
+	struct blocked_file id = { .dev = dev, .ino = ino };
+	return bpf_map_lookup_elem(&blocked_files, &id) != NULL;
+}
+
+/*
+ * The mapping at `anchor` may have made a file's code runnable in the
+ * current process: resolve the image, kill the process if the file is
+ * blocked, and report the image unless it was already reported.
+ * [exec_lo, exec_hi) is what the syscall made executable.
+ */
+static __always_inline void image_mapped(struct task_struct *task, __u64 anchor, __u64 exec_lo, __u64 exec_hi,
+					 __u8 via)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return;
+	s->anchor = anchor;
+	s->exec_lo = exec_lo;
+	s->exec_hi = exec_hi;
+	s->found = 0;
+	s->exec = 0;
+	s->any_exec = 0;
+	s->other_exec = 0;
+	s->busy = 0;
+
+	long err = bpf_find_vma(task, anchor, anchor_vma, NULL, 0);
+	if (err == -EBUSY) {
+		count_loss(LOSS_IMAGE_LOOKUP_BUSY);
+		return;
+	}
+	if (err || !s->found)
+		return; /* unmapped again already, or anonymous */
+	/* The interpreter's anchor (AT_BASE) is its first, read-only segment;
+	 * every other anchor is the mapping just made executable. */
+	if (!s->exec && via != IMAGE_VIA_INTERPRETER)
+		return; /* not executable after all (noexec mount, personality) */
+
+	bpf_loop(IMAGE_WALK_MAX, step_down, NULL, 0);
+	bpf_loop(IMAGE_WALK_MAX, step_up, NULL, 0);
+	if (s->busy) {
+		count_loss(LOSS_IMAGE_LOOKUP_BUSY);
+		return;
+	}
+	if (!s->any_exec)
+		return;
+
+	__u8 flags = 0;
+	if (is_blocked(s->dev, s->ino)) {
+		/* Delivered before the task returns to user space: not one
+		 * instruction of the file runs. */
+		bpf_send_signal(SIGKILL);
+		flags |= IMAGE_BLOCKED;
+	}
+	if (s->other_ns)
+		flags |= IMAGE_OTHER_MOUNT_NS;
+	if (s->other_exec && !(flags & IMAGE_BLOCKED))
+		return; /* another segment of an image already reported */
+
+	struct image_key key = {
+		.tgid = BPF_CORE_READ(task, tgid),
+		.exec_id = BPF_CORE_READ(task, self_exec_id),
+		.dev = s->dev,
+		.ino = s->ino,
+		.base = s->lo,
+	};
+	if (via == IMAGE_VIA_MPROTECT && !(flags & IMAGE_BLOCKED) && bpf_map_lookup_elem(&reported_images, &key))
+		return; /* PROT_EXEC re-applied to an image already reported */
+	__u8 one = 1;
+	bpf_map_update_elem(&reported_images, &key, &one, BPF_ANY);
+
+	__u8 *buf = scratch_buf();
+	if (!buf)
+		return;
+	s->found = 0;
+	err = bpf_find_vma(task, anchor, image_paths, NULL, 0);
+	if (err == -EBUSY) {
+		count_loss(LOSS_IMAGE_LOOKUP_BUSY);
+		return;
+	}
+	if (err || !s->found)
+		return; /* unmapped by another thread meanwhile */
+
+	struct image_load_record *rec = (void *)buf;
+	fill_header(&rec->header, RECORD_IMAGE_LOAD, task);
+	rec->base = s->lo;
+	rec->size = s->hi - s->lo;
+	rec->dev = s->dev;
+	rec->inode = s->ino;
+	rec->path_len = s->path_len;
+	rec->fs_path_len = s->fs_path_len;
+	rec->path_flags = s->path_flags;
+	rec->fs_path_flags = s->fs_path_flags;
+	rec->via = via;
+	rec->flags = flags;
+	__u32 size = s->off;
+	rec->header.size = size;
+	submit(rec, size);
+}
+
+/* PROT_EXEC as the kernel applies it: READ_IMPLIES_EXEC personalities
+ * (old binaries without PT_GNU_STACK) get it with PROT_READ alone. */
+static __always_inline bool wants_exec(struct task_struct *task, unsigned long prot)
+{
+	if (prot & PROT_EXEC)
+		return true;
+	return (prot & PROT_READ) && (task->personality & READ_IMPLIES_EXEC);
+}
+
+static __always_inline __u64 page_up(__u64 addr)
+{
+	return (addr + page_size - 1) & ~(page_size - 1);
+}
+
+/*
+ * mmap returned: a new mapping at `ret` if it succeeded. Most mmaps are
+ * anonymous or not executable; those return after reading two registers.
+ * The task and its registers are BTF pointers: plain loads, no helper
+ * calls, on this path taken by every mmap on the machine.
+ */
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	unsigned long ret = ctx->ret;
+	if (ret >= (unsigned long)-MAX_ERRNO)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	unsigned long flags = PT_REGS_PARM4_SYSCALL(regs);
+	if (flags & MAP_ANONYMOUS)
+		return 0;
+	if (!wants_exec(task, PT_REGS_PARM3_SYSCALL(regs)))
+		return 0;
+	unsigned long len = PT_REGS_PARM2_SYSCALL(regs);
+	image_mapped(task, ret, ret, page_up(ret + len), IMAGE_VIA_MMAP);
+	return 0;
+}
+
+/* mprotect and pkey_mprotect returned 0: [start, start + len) has `prot`. */
+static __always_inline int protected(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret != 0)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!wants_exec(task, PT_REGS_PARM3_SYSCALL(regs)))
+		return 0;
+	unsigned long start = PT_REGS_PARM1_SYSCALL(regs);
+	unsigned long len = PT_REGS_PARM2_SYSCALL(regs);
+	image_mapped(task, start, start, page_up(start + len), IMAGE_VIA_MPROTECT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mprotect")
+int on_mprotect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return protected(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_pkey_mprotect")
+int on_pkey_mprotect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return protected(ctx);
+}
+
+/* AT_BASE from the auxiliary vector the kernel just built: where the ELF
+ * interpreter was loaded, or 0 for a program without one. */
+static __always_inline __u64 interpreter_base(struct mm_struct *mm)
+{
+	for (int i = 0; i < AUXV_PAIRS; i++) {
+		unsigned long type = 0, value = 0;
+		bpf_core_read(&type, sizeof(type), &mm->saved_auxv[2 * i]);
+		if (type == AT_NULL)
+			return 0;
+		if (type == AT_BASE) {
+			bpf_core_read(&value, sizeof(value), &mm->saved_auxv[2 * i + 1]);
+			return value;
+		}
+	}
+	return 0;
+}
+
+/*
+ * sched_process_exec fires after the ELF loader has mapped the program and
+ * its interpreter into the new address space and built the auxiliary
+ * vector, before the task returns to user space. mm->start_code is in the
+ * program's first executable segment; AT_BASE is the interpreter's lowest
+ * address. Runs after on_exec (attached first), so the exec event comes
+ * before its images.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec_images, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (!include_kernel_threads && is_kernel_thread(task))
+		return 0;
+	struct task_struct *current = bpf_get_current_task_btf();
+	struct mm_struct *mm = BPF_CORE_READ(current, mm);
+	if (!mm)
+		return 0;
+	image_mapped(current, BPF_CORE_READ(mm, start_code), 0, ~0ULL, IMAGE_VIA_EXEC);
+	__u64 interp = interpreter_base(mm);
+	if (interp)
+		image_mapped(current, interp, 0, ~0ULL, IMAGE_VIA_INTERPRETER);
+	return 0;
+}
+
+#endif /* RSYSMON_IMAGE_BPF_H */

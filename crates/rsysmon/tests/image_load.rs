@@ -1,0 +1,216 @@
+//! Image loads, seen through the real probes: the program and its
+//! interpreter at exec, libraries the loader maps, dlopen, mprotect, memfd
+//! images, files seen through another mount namespace, and anonymous
+//! executable memory that is not an image.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::{die_with_test, field, of, program, real, run_program, shared_library, Monitor};
+
+/// One line of /proc/PID/maps.
+struct Mapping {
+    start: u64,
+    end: u64,
+    executable: bool,
+    path: String,
+}
+
+fn maps(pid: u32) -> Vec<Mapping> {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let (start, end) = words.next().unwrap().split_once('-').unwrap();
+            let perms = words.next().unwrap();
+            let path = words.nth(3).unwrap_or("").to_string();
+            Mapping {
+                start: u64::from_str_radix(start, 16).unwrap(),
+                end: u64::from_str_radix(end, 16).unwrap(),
+                executable: perms.contains('x'),
+                path,
+            }
+        })
+        .collect()
+}
+
+fn hex(lines: &[String], key: &str) -> Vec<u64> {
+    lines.iter().filter_map(|l| l.strip_prefix(key).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())).collect()
+}
+
+fn images(events: &[Value], pid: u32) -> Vec<Value> {
+    of(events, "image-load", pid)
+}
+
+fn with_path(events: &[Value], pid: u32, path: &str) -> Vec<Value> {
+    images(events, pid).into_iter().filter(|e| e["path"] == path).collect()
+}
+
+#[test]
+fn program_interpreter_and_libraries_are_reported_at_their_maps_base() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let exe = program("image_libs_pause");
+    let mut cmd = Command::new(&exe);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = die_with_test(&mut cmd).spawn().unwrap();
+    let pid = child.id();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert!(ready.starts_with("ready "), "{ready}");
+    // main is running: the loader has mapped everything it will.
+    let mapped = maps(pid);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+
+    let files: Vec<&str> = {
+        let mut files: Vec<&str> =
+            mapped.iter().filter(|m| m.executable && m.path.starts_with('/')).map(|m| m.path.as_str()).collect();
+        files.dedup();
+        files
+    };
+    let libm = files.iter().find(|f| f.contains("/libm.so")).expect("the program links libm");
+    let events = monitor.wait_for("libm's image load", |e| !with_path(e, pid, libm).is_empty());
+    assert_eq!(files.len(), 4, "program, interpreter, libc, libm: {files:?}");
+    assert_eq!(images(&events, pid).len(), files.len(), "one event per image: {:#?}", images(&events, pid));
+
+    for file in &files {
+        let found = with_path(&events, pid, file);
+        assert_eq!(found.len(), 1, "exactly one image-load for {file}: {found:#?}");
+        let event = &found[0];
+        let of_file: Vec<&Mapping> = mapped.iter().filter(|m| m.path == *file).collect();
+        let base = event["base"].as_u64().unwrap();
+        assert_eq!(base, of_file[0].start, "base of {file} is its first line in maps");
+        let extent = of_file.last().unwrap().end - base;
+        assert!(event["size"].as_u64().unwrap() >= extent, "size of {file} covers its mappings: {event}");
+        assert_eq!(event["tid"], pid);
+        assert_eq!(event["comm"], "image_libs_paus");
+        assert_eq!(event["ns_path"], Value::Null);
+        assert_eq!(event["blocked"], false);
+        let meta = std::fs::metadata(file).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((event["dev"].as_u64(), event["inode"].as_u64()), (Some(meta.dev()), Some(meta.ino())));
+    }
+    let via = |path: &str| with_path(&events, pid, path)[0]["via"].clone();
+    assert_eq!(via(&real(&exe.to_string_lossy())), "exec");
+    let interpreter = files.iter().find(|f| f.contains("/ld-linux")).expect("an ELF interpreter");
+    assert_eq!(via(interpreter), "interpreter");
+    assert_eq!(via(libm), "mmap");
+    let exec = of(&events, "process-exec", pid);
+    assert!(exec[0]["seq"].as_u64() < images(&events, pid)[0]["seq"].as_u64(), "exec comes before its images");
+}
+
+#[test]
+fn dlopen_reports_each_load_at_the_dladdr_base() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let lib = real(&shared_library("image_test_lib").to_string_lossy());
+    let (pid, lines) = run_program(&program("dlopen_twice"), &[&lib]);
+    let tid = field(&lines, "tid ")[0];
+    let bases = hex(&lines, "base ");
+    assert_eq!(bases.len(), 2, "{lines:?}");
+
+    let events = monitor.wait_for("two loads of the library", |e| with_path(e, pid, &lib).len() >= 2);
+    let loads = with_path(&events, pid, &lib);
+    assert_eq!(loads.len(), 2, "dlclose + dlopen is a new load, and nothing more: {loads:#?}");
+    for (load, base) in loads.iter().zip(&bases) {
+        assert_eq!(load["base"].as_u64(), Some(*base));
+        assert_eq!(load["tid"], tid);
+        assert!(load["comm"].as_str().unwrap().starts_with("dlopen_twice"), "{load}");
+        assert_eq!(load["via"], "mmap");
+    }
+}
+
+#[test]
+fn mprotect_adding_exec_to_a_file_mapping_is_one_image_load() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let file = real(&shared_library("image_test_lib").to_string_lossy());
+    let (pid, lines) = run_program(&program("mprotect_exec"), &[&file]);
+    let tid = field(&lines, "tid ")[0];
+    let base = hex(&lines, "base ")[0];
+
+    let events = monitor.wait_for("the process exit", |e| !of(e, "process-exit", pid).is_empty());
+    let loads = with_path(&events, pid, &file);
+    assert_eq!(loads.len(), 1, "four mprotects, one image: {loads:#?}");
+    assert_eq!(loads[0]["via"], "mprotect");
+    assert_eq!(loads[0]["base"].as_u64(), Some(base));
+    assert_eq!(loads[0]["tid"], tid);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    assert_eq!(loads[0]["size"].as_u64(), Some(2 * page), "the whole two-page mapping");
+}
+
+#[test]
+fn fileless_image_from_a_memfd_is_marked_memfd() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let (pid, _) = run_program(&program("memfd_exec"), &["/bin/true", "true"]);
+
+    let events = monitor.wait_for("the process exit", |e| !of(e, "process-exit", pid).is_empty());
+    assert_eq!(of(&events, "process-exit", pid)[0]["exit_code"], 0);
+    let execs = images(&events, pid).into_iter().filter(|e| e["via"] == "exec").collect::<Vec<_>>();
+    assert_eq!(execs.len(), 2, "the launcher, then the memfd image: {execs:#?}");
+    assert_eq!(execs[1]["path"], "memfd:payload");
+    assert_eq!(execs[1]["ns_path"], Value::Null);
+}
+
+#[test]
+fn program_in_a_private_mount_namespace_shows_host_and_namespace_paths() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("mount-ns-{}", std::process::id()));
+    let (source, view) = (dir.join("source"), dir.join("view"));
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::create_dir_all(&view).unwrap();
+    std::fs::copy("/bin/true", source.join("true")).unwrap();
+
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", r#"mount --bind "$0" "$1" && exec "$1/true""#])
+        .arg(&source)
+        .arg(&view);
+    let child = die_with_test(&mut cmd).spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait_with_output().unwrap().status.success());
+
+    let events = monitor.wait_for("the process exit", |e| !of(e, "process-exit", pid).is_empty());
+    let host = real(&source.join("true").to_string_lossy());
+    let loads = with_path(&events, pid, &host);
+    assert_eq!(loads.len(), 1, "true, by its host path: {:#?}", images(&events, pid));
+    assert_eq!(loads[0]["via"], "exec");
+    assert_eq!(loads[0]["ns_path"], real(&view.to_string_lossy()) + "/true");
+    // The same file systems are mounted in the copy of the namespace: the
+    // libraries look the same from both sides.
+    let libc = images(&events, pid).into_iter().find(|e| e["path"].as_str().unwrap().contains("/libc.so"));
+    assert_eq!(libc.expect("libc was loaded")["ns_path"], Value::Null);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn anonymous_executable_memory_is_not_an_image() {
+    require_root!();
+    let monitor = Monitor::start(&["--kind", "image-load"]);
+    let exe = program("jit_exec");
+    let (pid, lines) = run_program(&exe, &[]);
+    assert_eq!(lines, ["ok 42"], "the JIT code ran");
+
+    // The exit is filtered out here; libc is the last image the loader maps.
+    let events = monitor.wait_for("libc's image load", |e| {
+        images(e, pid).iter().any(|i| i["path"].as_str().unwrap().contains("/libc.so"))
+    });
+    let (events, _) = {
+        drop(events);
+        monitor.stop()
+    };
+    assert!(events.iter().all(|e| e["kind"] == "image-load" || e["kind"] == "loss"), "--kind filters");
+    let loads = images(&events, pid);
+    let paths: Vec<&str> = loads.iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), 3, "program, interpreter, libc and nothing for the JIT: {loads:#?}");
+    assert_eq!(paths[0], real(&exe.to_string_lossy()));
+    assert!(loads.iter().all(|e| e["via"] != "mprotect"), "{loads:#?}");
+}
