@@ -5,6 +5,7 @@
 //! into one BPF object. Its record layouts come from `src/bpf/records.h`
 //! through bindgen, so the probes and [`records`] cannot disagree.
 
+mod blocked_files;
 mod decode;
 mod file_id;
 mod loader;
@@ -12,5 +13,6 @@ pub mod records;
 mod skel;
 
 pub use decode::{decode, Creator, DecodeError, Header, ImageVia, KernelPath, KernelRecord, TamperMethod};
+pub use blocked_files::BlockedFiles;
 pub use file_id::FileId;
 pub use loader::{ProbeConfig, ProbeError, Probes, RecordReader};

@@ -14,7 +14,8 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
 use crate::file_id::FileId;
-use crate::records::{blocked_file, record_loss_slot};
+use crate::records::record_loss_slot;
+use crate::blocked_files::BlockedFiles;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
 
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -58,7 +59,7 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
-    fn bpf(action: impl Into<String>, source: libbpf_rs::Error) -> Self {
+    pub(crate) fn bpf(action: impl Into<String>, source: libbpf_rs::Error) -> Self {
         if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
             return ProbeError::PermissionDenied;
         }
@@ -150,27 +151,20 @@ impl Probes {
         Ok(total)
     }
 
-    /// Refuse to let any process run code from `file`, however it is
-    /// reached: a process that maps it executable (execve, the dynamic
-    /// loader run directly, dlopen, mmap or mprotect with PROT_EXEC) is sent
-    /// SIGKILL before it returns to user space, and its image-load event is
-    /// marked `blocked`. Takes effect at once for every process; blocking a
-    /// file already blocked is not an error. At most 4096 files.
-    pub fn block_file(&self, file: FileId) -> Result<(), ProbeError> {
-        self.skel
-            .maps
-            .blocked_files
-            .update(&blocked_key(file), &[1], MapFlags::ANY)
-            .map_err(|e| ProbeError::bpf(format!("block {file}"), e))
+    /// The kernel's list of files no process may run code from, as a
+    /// handle that other threads may hold (see [`BlockedFiles`]).
+    pub fn blocked_files(&self) -> Result<BlockedFiles, ProbeError> {
+        BlockedFiles::of(&self.skel.maps.blocked_files)
     }
 
-    /// Undo [`Probes::block_file`]. Unblocking a file that is not blocked is
-    /// not an error.
+    /// Shorthand for `blocked_files()?.block(file)`.
+    pub fn block_file(&self, file: FileId) -> Result<(), ProbeError> {
+        self.blocked_files()?.block(file)
+    }
+
+    /// Shorthand for `blocked_files()?.unblock(file)`.
     pub fn unblock_file(&self, file: FileId) -> Result<(), ProbeError> {
-        match self.skel.maps.blocked_files.delete(&blocked_key(file)) {
-            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
-            other => other.map_err(|e| ProbeError::bpf(format!("unblock {file}"), e)),
-        }
+        self.blocked_files()?.unblock(file)
     }
 
     /// A reader that hands each record, as raw bytes, to `on_record`.
@@ -193,10 +187,6 @@ impl Probes {
 }
 
 /// The `blocked_files` map key for `file`, as bytes of `struct blocked_file`.
-fn blocked_key(file: FileId) -> Vec<u8> {
-    let key = blocked_file { dev: file.kernel_dev(), ino: file.ino };
-    [key.dev.to_ne_bytes(), key.ino.to_ne_bytes()].concat()
-}
 
 /// Reads the ring buffer. The probes wake it only once enough data waits,
 /// so each call also drains whatever arrived without a wake-up.

@@ -1,5 +1,5 @@
-//! `rsysmon run --block …`: the execution blocker inside the all-in-one
-//! pipeline.
+//! The execution blocker inside the pipeline (`rsysmon run --block …` and
+//! the daemon).
 //!
 //! The blocker answers execs on its own thread; each refusal is sent over
 //! an unbounded channel (sending never blocks the decider) and the reader
@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::sync::mpsc::{channel, Receiver};
 
 use anyhow::Context;
-use rsysmon_blocker::{shared, BlockedExec, Blocker, ExecRule, Protected, RuleSet};
+use rsysmon_blocker::{BlockedExec, Blocker, ExecRule, Protected, RuleSet, SharedRules};
 
 use crate::hub::Hub;
 use crate::sensor::Sensor;
@@ -57,10 +57,10 @@ impl Blocking {
     }
 }
 
-/// Start enforcing `rules`.
-pub fn start(rules: RuleSet) -> anyhow::Result<Blocking> {
+/// Start enforcing `rules` (and whatever they become).
+pub fn start(rules: SharedRules) -> anyhow::Result<Blocking> {
     let (tx, refusals) = channel();
-    let blocker = Blocker::start(shared(rules), move |blocked| {
+    let blocker = Blocker::start(rules, move |blocked| {
         // The receiver is gone only after the blocker is stopped.
         let _ = tx.send(blocked);
     })?;

@@ -88,6 +88,56 @@ pub enum Command {
     /// List the remote threads the daemon detected, oldest first.
     #[command(after_help = CLIENT_HELP)]
     RemoteThreads(RemoteThreadsArgs),
+    /// Manage the executables the daemon refuses to run (root only).
+    #[command(subcommand, after_help = BLOCK_HELP)]
+    Block(BlockCommand),
+}
+
+const BLOCK_HELP: &str = "\
+A blocked exec fails with EPERM (\"Operation not permitted\") and is reported
+as an exec-blocked event. A file rule matches the file by path and by
+identity (device and inode, taken when the rule is added), so symlinks,
+hard links, bind mounts and relative paths are blocked too; the dynamic
+loader run directly on a blocked file (ld.so FILE) is killed before the file
+runs. Rules take effect at once and persist in the daemon's rule file
+(blocking.rules_file, default /var/lib/rsysmon/rules.json). See
+docs/blocking.md for what is and is not covered.
+
+Examples:
+  rsysmon block add /opt/tools/nc          a file
+  rsysmon block add /home/guest/Downloads/ everything below a directory
+  rsysmon block add --glob '/tmp/**/*.bin' a pattern (* within a component, ** across)
+  rsysmon block list
+  rsysmon block remove /opt/tools/nc";
+
+/// `rsysmon block …`.
+#[derive(Debug, Subcommand)]
+pub enum BlockCommand {
+    /// Refuse to execute a file, everything below a directory (trailing /),
+    /// or files matching a pattern (--glob).
+    Add {
+        /// An absolute path, a directory ending in /, or with --glob a pattern.
+        rule: String,
+        /// Treat RULE as a glob pattern.
+        #[arg(long)]
+        glob: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Remove a rule, given as `rsysmon block list` shows it.
+    Remove {
+        rule: String,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Show the rules in force.
+    List {
+        /// One JSON array instead of a rule per line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
 }
 
 /// Options of `rsysmon remote-threads`.

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::cli::{EventsArgs, RemoteThreadsArgs, StatusArgs, WatchArgs};
+use crate::cli::{BlockCommand, EventsArgs, RemoteThreadsArgs, StatusArgs, WatchArgs};
 use crate::protocol::{request_line, Request, Status, WireFormat, PROTOCOL_VERSION};
 
 pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
@@ -38,6 +38,32 @@ pub fn remote_threads(args: RemoteThreadsArgs) -> anyhow::Result<()> {
     let (header, mut lines) = send(&args.socket.socket, &request)?;
     let count = header["count"].as_u64().context("the daemon's answer has no count")?;
     copy_lines(&mut lines, Some(count))
+}
+
+pub fn block(command: BlockCommand) -> anyhow::Result<()> {
+    match command {
+        BlockCommand::Add { rule, glob, socket } => {
+            let (header, _) = send(&socket.socket, &Request::BlockAdd { rule, glob })?;
+            println!("blocked: {}", header["rule"].as_str().unwrap_or_default());
+        }
+        BlockCommand::Remove { rule, socket } => {
+            let (header, _) = send(&socket.socket, &Request::BlockRemove { rule })?;
+            println!("unblocked: {}", header["rule"].as_str().unwrap_or_default());
+        }
+        BlockCommand::List { json, socket } => {
+            let (header, _) = send(&socket.socket, &Request::BlockList {})?;
+            let rules: Vec<String> =
+                serde_json::from_value(header["rules"].clone()).context("the daemon sent rules this client cannot read")?;
+            if json {
+                println!("{}", serde_json::to_string(&rules)?);
+            } else {
+                for rule in rules {
+                    println!("{rule}");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<()> {

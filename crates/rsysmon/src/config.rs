@@ -23,6 +23,21 @@ pub struct Config {
     pub socket: SocketConfig,
     pub probes: ProbesConfig,
     pub remote_threads: RemoteThreadsConfig,
+    pub blocking: BlockingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockingConfig {
+    /// Where `rsysmon block add/remove` keep the rules (JSON, written
+    /// atomically); loaded at start.
+    pub rules_file: PathBuf,
+}
+
+impl Default for BlockingConfig {
+    fn default() -> Self {
+        Self { rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -72,6 +87,7 @@ impl Default for Config {
             socket: SocketConfig::default(),
             probes: ProbesConfig::default(),
             remote_threads: RemoteThreadsConfig::default(),
+            blocking: BlockingConfig::default(),
         }
     }
 }
@@ -121,6 +137,7 @@ impl Config {
             "must be between 4 and 1048576",
         )?;
         check(self.socket.path.is_absolute(), "socket.path", "must be an absolute path")?;
+        check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
         check(self.remote_threads.window_secs >= 1, "remote_threads.window_secs", "must be at least 1")?;
         for exe in &self.remote_threads.allow {
             check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;

@@ -7,6 +7,7 @@ mod client;
 mod clock;
 mod config;
 mod daemon;
+mod exec_rules;
 mod hub;
 mod mounts;
 mod output;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Events(args) => client::events(args),
         cli::Command::Status(args) => client::status(args),
         cli::Command::RemoteThreads(args) => client::remote_threads(args),
+        cli::Command::Block(command) => client::block(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

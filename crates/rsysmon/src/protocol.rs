@@ -15,6 +15,11 @@
 //! → {"v":1,"op":"remote-threads","format":"text"}
 //! ← {"v":1,"ok":true,"count":2}
 //! ← 2 event lines
+//! → {"v":1,"op":"block-add","rule":"/opt/x/evil"}      (root only)
+//! ← {"v":1,"ok":true,"rule":"/opt/x/evil"}
+//! → {"v":1,"op":"block-remove","rule":"/opt/x/evil"}   (root only)
+//! → {"v":1,"op":"block-list"}                          (root only)
+//! ← {"v":1,"ok":true,"rules":["/opt/x/evil", "glob:/tmp/**/*.bin"]}
 //! → {"v":1,"op":"watch","format":"text","filter":{"comm":"ssh*"}}
 //! ← {"v":1,"ok":true}
 //! ← event lines until either side closes
@@ -54,6 +59,17 @@ pub enum Request {
         #[serde(default)]
         format: WireFormat,
     },
+    /// Block executing a file, a directory (`DIR/`) or, with `glob`, a
+    /// pattern. Root only.
+    BlockAdd {
+        rule: String,
+        #[serde(default)]
+        glob: bool,
+    },
+    /// Remove the rule with this text. Root only.
+    BlockRemove { rule: String },
+    /// The blocking rules in force. Root only.
+    BlockList {},
     /// Every event from now on.
     Watch {
         #[serde(default)]
@@ -112,6 +128,13 @@ pub enum ProtocolError {
     Version { got: u64 },
     #[error("bad request: {0}")]
     BadRequest(String),
+}
+
+impl Request {
+    /// Whether the request changes what the daemon enforces (root only).
+    pub fn changes_state(&self) -> bool {
+        matches!(self, Request::BlockAdd { .. } | Request::BlockRemove { .. } | Request::BlockList {})
+    }
 }
 
 impl ProtocolError {

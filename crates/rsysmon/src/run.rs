@@ -16,6 +16,7 @@ use rsysmon_probe::{ProbeConfig, Probes};
 
 use crate::blocking;
 use crate::cli::RunArgs;
+use crate::exec_rules::ExecRules;
 use crate::clock::BootClock;
 use crate::hub::Hub;
 use crate::mounts::HostMounts;
@@ -62,7 +63,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("cannot start the output thread")?
     };
 
-    let blocking = block_rules.map(blocking::start).transpose()?;
+    let exec_rules = match block_rules {
+        Some(set) => Some(ExecRules::new(set, None, probes.blocked_files()?)?),
+        None => None,
+    };
+    let blocking = exec_rules.as_ref().map(|r| blocking::start(r.shared())).transpose()?;
     if let Some(b) = &blocking {
         eprintln!("rsysmon: blocking execs on {} filesystems", b.blocker.coverage().marked.len());
     }

@@ -56,6 +56,10 @@ fn handle(stream: UnixStream, state: &DaemonState) -> io::Result<()> {
         if role < Role::Reader {
             return reply_error(&mut out, "permission denied: reading events needs root or the configured read group");
         }
+        if request.changes_state() && role < Role::Admin {
+            reply_error(&mut out, "permission denied: only root may change or list blocking rules")?;
+            continue;
+        }
         match request {
             Request::Status {} => reply(&mut out, json!({ "status": state.status() }))?,
             Request::Events { last, format, filter } => send_history(&mut out, state, last, format, &filter)?,
@@ -67,6 +71,21 @@ fn handle(stream: UnixStream, state: &DaemonState) -> io::Result<()> {
                 }
                 out.flush()?;
             }
+            Request::BlockAdd { rule, glob } => match state.rules.add(&rule, glob) {
+                Ok(rule) => {
+                    tracing::info!(rule = %rule, "blocking rule added");
+                    reply(&mut out, json!({ "rule": rule }))?
+                }
+                Err(e) => reply_error(&mut out, &format!("{e:#}"))?,
+            },
+            Request::BlockRemove { rule } => match state.rules.remove(&rule) {
+                Ok(rule) => {
+                    tracing::info!(rule = %rule, "blocking rule removed");
+                    reply(&mut out, json!({ "rule": rule }))?
+                }
+                Err(e) => reply_error(&mut out, &format!("{e:#}"))?,
+            },
+            Request::BlockList {} => reply(&mut out, json!({ "rules": state.rules.list() }))?,
             Request::Watch { format, filter } => return watch(&mut out, state, format, &filter),
         }
     }

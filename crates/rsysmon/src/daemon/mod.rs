@@ -17,7 +17,9 @@ use std::time::Instant;
 use anyhow::Context;
 use rsysmon_probe::{ProbeConfig, Probes};
 
+use crate::blocking;
 use crate::cli::DaemonArgs;
+use crate::exec_rules::ExecRules;
 use crate::clock::BootClock;
 use crate::config::{Config, DEFAULT_CONFIG};
 use crate::hub::Hub;
@@ -41,6 +43,7 @@ pub struct DaemonState {
     clients: AtomicUsize,
     access: Access,
     client_backlog: usize,
+    rules: ExecRules,
 }
 
 impl DaemonState {
@@ -83,6 +86,9 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     };
     let remote_policy = RemoteThreadPolicy::new(config.remote_threads.allow.clone());
     let probes = Probes::load(&probe_config)?;
+    let rule_set = rsysmon_blocker::store::load(&config.blocking.rules_file)?;
+    let rules = ExecRules::new(rule_set, Some(config.blocking.rules_file.clone()), probes.blocked_files()?)?;
+    let blocking = blocking::start(rules.shared())?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
 
     let state = Arc::new(DaemonState {
@@ -93,6 +99,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         clients: AtomicUsize::new(0),
         access,
         client_backlog: config.queue.client_backlog,
+        rules,
     });
 
     {
@@ -122,16 +129,24 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         socket = %config.socket.path.display(),
         probes = %state.probes.join(", "),
         queue = config.queue.max_events,
-        "rsysmon daemon ready: {} probes attached",
-        state.probes.len()
+        rules = %config.blocking.rules_file.display(),
+        "rsysmon daemon ready: {} probes attached, {} blocking rules on {} filesystems",
+        state.probes.len(),
+        state.rules.list().len(),
+        blocking.blocker.coverage().marked.len()
     );
-    let result = pump(&probes, Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy), &state.hub, &stop, &state.stats, &mut |_, _| Ok(()));
+    let result = pump(&probes, Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy), &state.hub, &stop, &state.stats, &mut |sensor, hub| {
+        blocking.publish_refusals(sensor, hub)
+    });
+    // Answer every exec still waiting before anything else goes away.
+    let stopped = blocking.blocker.stop();
     state.hub.close();
     let _ = std::fs::remove_file(&config.socket.path);
     drop(probes);
     let mut summary = state.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
     summary.count_loss(rsysmon_event::LossStage::Queue, state.hub.history_dropped());
     tracing::info!("rsysmon daemon stopped; {summary}");
+    stopped?;
     result.map(|_| ())
 }
 

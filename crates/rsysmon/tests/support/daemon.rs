@@ -13,7 +13,9 @@ use super::{die_with_test, wait_ready, RSYSMON};
 
 pub struct Daemon {
     child: Child,
-    pub dir: tempfile::TempDir,
+    /// The daemon's directory: socket, config, rule file.
+    dir: Option<tempfile::TempDir>,
+    pub config: PathBuf,
     pub socket: PathBuf,
 }
 
@@ -31,17 +33,20 @@ impl Daemon {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let socket = dir.path().join("rsysmon.sock");
         let config_path = dir.path().join("config.toml");
-        std::fs::write(&config_path, format!("{config}\n[socket]\npath = {socket:?}\n{socket_lines}\n")).unwrap();
+        std::fs::write(&config_path, format!(
+                "{config}\n[blocking]\nrules_file = {:?}\n[socket]\npath = {socket:?}\n{socket_lines}\n",
+                dir.path().join("rules.json")
+            )).unwrap();
         Self::start_with(dir, socket, config_path)
     }
 
     /// Start with a complete config file already written at `config_path`.
-    pub fn start_with(dir: tempfile::TempDir, socket: PathBuf, config_path: PathBuf) -> Daemon {
+    fn start_with(dir: tempfile::TempDir, socket: PathBuf, config_path: PathBuf) -> Daemon {
         let mut cmd = Command::new(RSYSMON);
         cmd.arg("daemon").arg("--config").arg(&config_path).stderr(Stdio::piped());
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon daemon");
         wait_ready(&mut child, "daemon ready");
-        Daemon { child, dir, socket }
+        Daemon { child, dir: Some(dir), config: config_path, socket }
     }
 
     /// Run a client subcommand against this daemon.
@@ -64,6 +69,20 @@ impl Daemon {
         let mut header = String::new();
         reader.read_line(&mut header).unwrap();
         (serde_json::from_str(&header).unwrap_or_else(|e| panic!("bad header {header:?}: {e}")), reader)
+    }
+
+    /// Kill the daemon (SIGKILL, as a crash would) and keep its directory.
+    pub fn crash(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.take().expect("the directory is kept until now")
+    }
+
+    /// Start a daemon again on the directory of one that crashed.
+    pub fn restart(dir: tempfile::TempDir) -> Daemon {
+        let socket = dir.path().join("rsysmon.sock");
+        let config = dir.path().join("config.toml");
+        Self::start_with(dir, socket, config)
     }
 
     pub fn pid(&self) -> u32 {

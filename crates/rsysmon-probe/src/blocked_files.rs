@@ -1,0 +1,47 @@
+//! The kernel's list of blocked files: no process may run code from them.
+
+use libbpf_rs::{MapCore, MapFlags, MapHandle, MapMut};
+
+use crate::loader::ProbeError;
+use crate::records::blocked_file;
+use crate::FileId;
+
+/// A handle on the `blocked_files` map. It owns its own file descriptor,
+/// so it can move to the thread that edits rules while the probes stay on
+/// theirs; it works for as long as the probes are loaded.
+///
+/// A process that maps a blocked file executable (execve, the dynamic
+/// loader run directly, dlopen, mmap or mprotect with PROT_EXEC) is sent
+/// SIGKILL before it returns to user space, and its image-load event is
+/// marked `blocked`. Changes take effect at once for every process.
+#[derive(Debug)]
+pub struct BlockedFiles {
+    map: MapHandle,
+}
+
+impl BlockedFiles {
+    pub(crate) fn of(map: &MapMut<'_>) -> Result<Self, ProbeError> {
+        let map = MapHandle::try_from(map).map_err(|e| ProbeError::bpf("open the blocked-files map", e))?;
+        Ok(Self { map })
+    }
+
+    /// Block `file`; blocking a file already blocked is not an error. At
+    /// most 4096 files.
+    pub fn block(&self, file: FileId) -> Result<(), ProbeError> {
+        self.map.update(&key(file), &[1], MapFlags::ANY).map_err(|e| ProbeError::bpf(format!("block {file}"), e))
+    }
+
+    /// Undo [`BlockedFiles::block`]; unblocking a file that is not blocked
+    /// is not an error.
+    pub fn unblock(&self, file: FileId) -> Result<(), ProbeError> {
+        match self.map.delete(&key(file)) {
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(()),
+            other => other.map_err(|e| ProbeError::bpf(format!("unblock {file}"), e)),
+        }
+    }
+}
+
+fn key(file: FileId) -> Vec<u8> {
+    let key = blocked_file { dev: file.kernel_dev(), ino: file.ino };
+    [key.dev.to_ne_bytes(), key.ino.to_ne_bytes()].concat()
+}
