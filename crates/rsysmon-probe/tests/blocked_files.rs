@@ -8,20 +8,6 @@ use std::time::{Duration, Instant};
 
 use rsysmon_probe::{decode, FileId, ImageVia, KernelRecord, ProbeConfig, Probes};
 
-fn root_tests_enabled() -> bool {
-    if std::env::var("RSYSMON_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("RSYSMON_SKIP_ROOT_TESTS=1: skipping a root integration test");
-        return false;
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "root integration tests need root (BPF); set RSYSMON_SKIP_ROOT_TESTS=1 to skip them on purpose"
-    );
-    true
-}
-
 /// The dynamic loader this test binary was started by, from its own maps.
 fn dynamic_loader() -> PathBuf {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
@@ -61,7 +47,7 @@ fn images_of(probes: &Probes, pid: u32, done: impl Fn(&[(ImageVia, bool, u64)]) 
 
 #[test]
 fn blocked_file_is_killed_however_it_is_reached_and_runs_again_when_unblocked() {
-    if !root_tests_enabled() {
+    if !rsysmon_testkit::root_tests_enabled() {
         return;
     }
     let probes = Probes::load(&ProbeConfig::default()).unwrap();

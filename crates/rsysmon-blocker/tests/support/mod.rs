@@ -8,30 +8,15 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rsysmon_blocker::{shared, BlockedExec, Blocker, ExecRule, Protected, RuleSet, SharedRules};
+pub use rsysmon_testkit::{die_with_test, root_tests_enabled};
 
-/// Whether root tests should run. They fail loudly without root unless
-/// RSYSMON_SKIP_ROOT_TESTS=1 is set on purpose.
-pub fn root_tests_enabled() -> bool {
-    if std::env::var("RSYSMON_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("RSYSMON_SKIP_ROOT_TESTS=1: skipping a root integration test");
-        return false;
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "root integration tests need root (fanotify); set RSYSMON_SKIP_ROOT_TESTS=1 to skip them on purpose"
-    );
-    true
-}
+use rsysmon_blocker::{shared, BlockedExec, Blocker, ExecRule, Protected, RuleSet, SharedRules};
 
 #[macro_export]
 macro_rules! require_root {
@@ -106,20 +91,6 @@ pub fn copy_of(system: &str, dir: &Path, as_name: &str) -> PathBuf {
     let to = dir.join(as_name);
     fs::copy(real(Path::new(system)), &to).expect("copy a system binary");
     to
-}
-
-/// Make a spawned child die with the thread that spawned it (the test).
-pub fn die_with_test(cmd: &mut Command) -> &mut Command {
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and
-    // exec here.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    }
 }
 
 /// Run `program` with `args` to completion; the spawn error (the exec's,

@@ -11,29 +11,17 @@ pub mod target;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use rsysmon_testkit::{die_with_test, root_tests_enabled};
+
 use serde_json::Value;
 
 pub const RSYSMON: &str = env!("CARGO_BIN_EXE_rsysmon");
-
-/// Whether root tests should run. They fail loudly without root unless
-/// RSYSMON_SKIP_ROOT_TESTS=1 is set on purpose.
-pub fn root_tests_enabled() -> bool {
-    if std::env::var("RSYSMON_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("RSYSMON_SKIP_ROOT_TESTS=1: skipping a root integration test");
-        return false;
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "root integration tests need root (BPF); set RSYSMON_SKIP_ROOT_TESTS=1 to skip them on purpose");
-    true
-}
 
 /// Skip the calling test when root tests are disabled on purpose.
 #[macro_export]
@@ -49,21 +37,6 @@ macro_rules! require_root {
 pub fn gettid() -> u32 {
     // SAFETY: gettid has no preconditions and cannot fail.
     unsafe { libc::gettid() as u32 }
-}
-
-/// Make a spawned child die with the thread that spawned it (the test), so
-/// no process a test starts outlives it.
-pub fn die_with_test(cmd: &mut Command) -> &mut Command {
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and
-    // exec here.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    }
 }
 
 /// A running `rsysmon run --json`.
