@@ -87,6 +87,9 @@ def main() -> int:
 
         samples = measure.run_pairs(chosen, conditions, args.pairs, args.quick, binaries, workdir, log)
         rows = stats.summarize(chosen, samples)
+        forced = {c.name: c.forced_stops for c in conditions if getattr(c, "forced_stops", 0)}
+        if forced:
+            meta["runs killed after ignoring SIGINT"] = ", ".join(f"{k}: {v}" for k, v in forced.items())
 
         exec_step, steps, stop_reason = None, [], "not run"
         if args.sustained_seconds > 0 and "rsysmon" in args.conditions:

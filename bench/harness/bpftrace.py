@@ -70,6 +70,9 @@ class Bpftrace:
         self.script = script
         self.description = description
         self._proc: MonitorProcess | None = None
+        # Runs where bpftrace ignored SIGINT and was killed (seen rarely
+        # under heavy load); their timings stand.
+        self.forced_stops = 0
 
     def start(self, workdir: Path) -> None:
         # Standard output, not -o: bpftrace flushes stdout after each line
@@ -83,7 +86,9 @@ class Bpftrace:
         return f"\n{READY_LINE}\n" in self.output.read_text()
 
     def stop(self, parse: bool) -> MonitorReport:
-        cpu, rss, _ = self._proc.interrupt()
+        cpu, rss, err = self._proc.interrupt()
+        if "was killed" in err:
+            self.forced_stops += 1
         text = self.output.read_text()
         self.output.unlink()
         lines = text.split(f"\n{READY_LINE}\n", 1)[1].splitlines()

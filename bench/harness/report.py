@@ -28,7 +28,8 @@ def markdown(meta: dict, rows: list[Row], exec_step: Step | None, steps: list[St
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         seen = "n/a" if r.expected is None else f"{r.seen}/{r.expected}"
-        cpu = "n/a" if r.cpu_ms_per_1000_events is None else f"{r.cpu_ms_per_1000_events:.2f}"
+        # Without events of its own the workload only shows the monitor's idle cost.
+        cpu = "n/a" if r.cpu_ms_per_1000_events is None or r.expected is None else f"{r.cpu_ms_per_1000_events:.2f}"
         out.append(f"| {r.workload} | {r.condition} | {r.ratio_median:.3f}× | {r.ratio_min:.3f}–{r.ratio_max:.3f} "
                    f"| {r.baseline_ns_per_op:,.0f} | {r.ns_per_op:,.0f} | {seen} | {r.lost} | {cpu} "
                    f"| {r.peak_rss_mib:.1f} | {r.target} | {_yes_no(r.meets_target if r.target else None)} |")
