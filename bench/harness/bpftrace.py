@@ -94,7 +94,7 @@ class Bpftrace:
         lines = text.split(f"\n{READY_LINE}\n", 1)[1].splitlines()
         lost = sum(int(n) for n in LOST.findall(text))
         records = [r for r in map(_record, lines) if r]
-        return MonitorReport(cpu, rss, len(records), lost, records if parse else [])
+        return MonitorReport(cpu, rss, len(records), lost, f"perf buffer={lost}", records if parse else [])
 
 
 def _record(line: str) -> dict | None:

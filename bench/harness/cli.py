@@ -18,19 +18,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     "each monitor; then sustained-rate tests. Needs root. See BENCHMARKS.md.")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: small counts, 3 pairs, 3 s sustained steps (about a minute)")
-    p.add_argument("--pairs", type=int, help="baseline/monitored pairs per workload (default 5; 3 with --quick)")
-    p.add_argument("--workloads", default=",".join(w.name for w in WORKLOADS),
+    p.add_argument("--pairs", type=int, metavar="N", help="baseline/monitored pairs per workload (default 5; 3 with --quick)")
+    p.add_argument("--workloads", metavar="LIST", default=",".join(w.name for w in WORKLOADS),
                    help="comma-separated subset of: %(default)s")
-    p.add_argument("--conditions", default=",".join(CONDITIONS),
+    p.add_argument("--conditions", metavar="LIST", default=",".join(CONDITIONS),
                    help="monitored conditions besides the baseline, comma-separated subset of: %(default)s")
-    p.add_argument("--sustained-seconds", type=float,
+    p.add_argument("--sustained-seconds", type=float, metavar="S",
                    help="length of each sustained-rate step (default 60; 3 with --quick); 0 skips the "
                         "sustained tests")
-    p.add_argument("--rsysmon", type=Path, default=REPO / "target/release/rsysmon",
+    p.add_argument("--rsysmon", type=Path, metavar="PATH", default=REPO / "target/release/rsysmon",
                    help="the rsysmon binary (default: %(default)s)")
-    p.add_argument("--results-dir", type=Path, default=REPO / "bench/results",
+    p.add_argument("--results-dir", type=Path, metavar="DIR", default=REPO / "bench/results",
                    help="where the Markdown and JSON results go (default: %(default)s)")
-    p.add_argument("--build-dir", type=Path, default=REPO / "bench/build",
+    p.add_argument("--build-dir", type=Path, metavar="DIR", default=REPO / "bench/build",
                    help="where the workloads are built (default: %(default)s)")
     p.add_argument("--no-install", action="store_true",
                    help="do not apt-get install bpftrace when it is missing; skip its conditions instead")

@@ -16,6 +16,10 @@ from . import procstat
 SETTLE_SECONDS = 0.2
 # Time a monitor gets to exit after SIGINT.
 STOP_SECONDS = 30
+# Pause after a monitor exits, so the kernel's deferred teardown of its
+# probes (RCU callbacks, freeing programs and buffers) is not timed as part
+# of the next run.
+TEARDOWN_SECONDS = 0.5
 
 
 @dataclass
@@ -24,6 +28,7 @@ class MonitorReport:
     peak_rss_kib: int
     events: int  # everything it reported, from any process on the machine
     lost: int  # events it knows it lost, all stages
+    lost_detail: str  # the same per stage, as the monitor reports it
     # Parsed events, each with at least kind, pid, tid; ppid for process-create.
     records: list[dict] = field(default_factory=list)
 
@@ -83,4 +88,5 @@ class MonitorProcess:
             return cpu, rss, f"{err}\n{self.what} did not exit within {STOP_SECONDS} s of SIGINT and was killed"
         if self.proc.returncode not in (0, -signal.SIGINT):
             raise RuntimeError(f"{self.what} exited with status {self.proc.returncode}: {err.strip()}")
+        time.sleep(TEARDOWN_SECONDS)
         return cpu, rss, err

@@ -49,7 +49,8 @@ def markdown(meta: dict, rows: list[Row], exec_step: Step | None, steps: list[St
                 f"target ≥ {TARGET_CLEAN_RATE:,} events/s: {_yes_no(ok)}", "",
                 "| target events/s | achieved events/s | seconds | lost | rsysmon CPU % of a core | peak RSS MiB |",
                 "|---|---|---|---|---|---|"]
-        out += [f"| {s.target_per_s:,.0f} | {s.achieved_per_s:,.0f} | {s.seconds:.0f} | {s.lost} "
+        out += [f"| {s.target_per_s:,.0f} | {s.achieved_per_s:,.0f} | {s.seconds:.0f} "
+                f"| {s.lost}{f' ({s.lost_detail})' if s.lost else ''} "
                 f"| {s.monitor_cpu_percent:.1f} | {s.peak_rss_mib:.1f} |" for s in steps]
     if rss or steps_rss:
         peak = max(rss + steps_rss)

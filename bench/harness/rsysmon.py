@@ -92,7 +92,7 @@ class Rsysmon:
         lost = sum(int(v) for _, v in _pairs(match["lost"]))
         records = read_events(self.events_file) if parse else []
         self.events_file.unlink(missing_ok=True)
-        return MonitorReport(cpu, rss, events, lost, records)
+        return MonitorReport(cpu, rss, events, lost, match["lost"].strip(), records)
 
 
 def _pairs(text: str) -> list[tuple[str, str]]:

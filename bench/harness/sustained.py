@@ -13,7 +13,7 @@ from . import workloads
 EXEC_RATE = 1000  # exec/s for the CPU test
 # Events per second to try, in order; each thread created and joined is two
 # events (thread-create, thread-exit).
-EVENT_RATES = (10_000, 25_000, 50_000, 75_000, 100_000, 150_000, 200_000)
+EVENT_RATES = (10_000, 25_000, 50_000, 60_000, 75_000, 100_000, 150_000, 200_000)
 # A step whose generator reached less than this share of its target shows
 # the machine's limit, not the monitor's: stepping stops there.
 KEEP_UP = 0.9
@@ -26,6 +26,7 @@ class Step:
     seconds: float
     monitor_cpu_percent: float  # of one core
     lost: int
+    lost_detail: str  # per stage
     peak_rss_mib: float
 
 
@@ -38,7 +39,7 @@ def _run(rate_bin: Path, monitor, mode: str, per_second: float, seconds: float, 
         report = monitor.stop(parse=False)
     elapsed_s = t.elapsed_ns / 1e9
     return Step(per_second * events_per_op, t.count * events_per_op / elapsed_s, elapsed_s,
-                report.cpu_ns / t.elapsed_ns * 100, report.lost, report.peak_rss_kib / 1024)
+                report.cpu_ns / t.elapsed_ns * 100, report.lost, report.lost_detail, report.peak_rss_kib / 1024)
 
 
 def exec_cpu(rate_bin: Path, monitor, seconds: float, workdir: Path) -> Step:
@@ -58,7 +59,7 @@ def step_rates(rate_bin: Path, monitor, seconds: float, workdir: Path,
         log(f"sustained {rate:>7} events/s for {seconds:g} s: achieved {step.achieved_per_s:,.0f}/s, "
             f"lost {step.lost}, monitor CPU {step.monitor_cpu_percent:.1f} %")
         if step.lost:
-            return steps, f"the monitor lost events at {rate:,} events/s"
+            return steps, f"the monitor lost events at {rate:,} events/s ({step.lost_detail})"
         if step.achieved_per_s < KEEP_UP * rate:
             return steps, (f"the generator reached only {step.achieved_per_s:,.0f} of {rate:,} events/s "
                            "on this machine")
