@@ -64,7 +64,8 @@ def main() -> int:
                 skipped[name] = why
                 log(f"skipping condition {name}: {why}")
             else:
-                conditions.append(bpftrace.floor() if name == "floor" else bpftrace.peer())
+                conditions.append({"floor": bpftrace.floor, "floor-fire": bpftrace.floor_fire,
+                                   "bpftrace": bpftrace.peer}[name]())
 
         load_before = procstat.load_average()
         started = time.monotonic()

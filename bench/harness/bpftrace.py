@@ -16,11 +16,15 @@ from .monitor import MonitorProcess, MonitorReport
 READY_LINE = "ready"
 BEGIN = f'BEGIN {{ printf("{READY_LINE}\\n"); }}\n'
 
-# One empty program on one syscall tracepoint. Attaching any syscall
-# tracepoint makes every task take the kernel's slow syscall path
-# (SYSCALL_WORK_SYSCALL_TRACEPOINT), whatever the program does: the floor
-# for any monitor that needs a syscall tracepoint.
-FLOOR_SCRIPT = BEGIN + "tracepoint:syscalls:sys_enter_getppid {}\n"
+# The floor: one empty program on one syscall tracepoint. Attaching any
+# syscall tracepoint makes every task take the kernel's slow syscall path
+# (SYSCALL_WORK_SYSCALL_TRACEPOINT), whatever the program does. `floor`
+# attaches it to acct, which no workload calls, so it measures that slow path
+# alone: the least any monitor with a syscall tracepoint costs. `floor-fire`
+# attaches it to getppid, so in the syscalls workload the empty program also
+# runs on every call: the least a probe on that very syscall costs.
+FLOOR_SCRIPT = BEGIN + "tracepoint:syscalls:sys_enter_acct {}\n"
+FLOOR_FIRE_SCRIPT = BEGIN + "tracepoint:syscalls:sys_enter_getppid {}\n"
 
 # What rsysmon reports, one line per event: KIND PID TID PPID [PATH].
 # Threads and processes are told apart by CLONE_THREAD (0x10000); image
@@ -106,8 +110,12 @@ def _record(line: str) -> dict | None:
 
 
 def floor() -> Bpftrace:
-    return Bpftrace("floor", FLOOR_SCRIPT, "bpftrace, one empty program on tracepoint:syscalls:sys_enter_getppid",
-                    [])
+    return Bpftrace("floor", FLOOR_SCRIPT, "bpftrace, one empty program on tracepoint:syscalls:sys_enter_acct", [])
+
+
+def floor_fire() -> Bpftrace:
+    return Bpftrace("floor-fire", FLOOR_FIRE_SCRIPT,
+                    "bpftrace, one empty program on tracepoint:syscalls:sys_enter_getppid", [])
 
 
 def peer() -> Bpftrace:
