@@ -17,7 +17,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         description="Measure what rsysmon costs: workloads run alternately with nothing attached and under "
                     "each monitor; then sustained-rate tests. Needs root. See BENCHMARKS.md.")
     p.add_argument("--quick", action="store_true",
-                   help="smoke test: small counts, 3 pairs, 3 s sustained steps (about a minute)")
+                   help="smoke test: small counts, 3 pairs, 3 s sustained steps (about two minutes)")
     p.add_argument("--pairs", type=int, metavar="N", help="baseline/monitored pairs per workload (default 5; 3 with --quick)")
     p.add_argument("--workloads", metavar="LIST", default=",".join(w.name for w in WORKLOADS),
                    help="comma-separated subset of: %(default)s")
