@@ -25,8 +25,9 @@ run: build
 test: deps
 	$(CARGO) test --workspace --release
 
+# Benchmarks (BENCHMARKS.md); e.g. `sudo make bench BENCH_ARGS=--quick`.
 bench: build
-	bench/run.sh
+	bench/run.sh $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

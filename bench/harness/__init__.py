@@ -1,0 +1,1 @@
+"""The rsysmon benchmark harness: see BENCHMARKS.md at the repository root."""
