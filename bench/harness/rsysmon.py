@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
 import subprocess
@@ -78,9 +79,14 @@ class Rsysmon:
         self.attached = line.removeprefix("rsysmon: ").split("; Ctrl-C")[0]
 
     def _saw_ready(self) -> bool:
-        stderr = self._proc.proc.stderr
-        if select.select([stderr], [], [], 0)[0]:
-            self._stderr += stderr.readline()
+        # Raw reads of whatever is there: a buffered readline() could keep
+        # further lines in its buffer where select() no longer sees them.
+        fd = self._proc.proc.stderr.fileno()
+        while select.select([fd], [], [], 0)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            self._stderr += chunk.decode(errors="replace")
         return READY in self._stderr
 
     def stop(self, parse: bool) -> MonitorReport:
