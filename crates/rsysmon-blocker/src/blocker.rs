@@ -33,6 +33,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::fanotify::FanotifyEvent;
 
+use crate::allow_cache::AllowCache;
 use crate::coverage::{self, Coverage};
 use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile, ProcFds};
 use crate::rule::{ExecRule, Protected};
@@ -40,8 +41,10 @@ use crate::rule_set::RuleSet;
 use crate::stats::{BlockerStats, Counters};
 
 /// The rules the blocker enforces. Replace the whole set
-/// (`rules.store(Arc::new(new_set))`) and the next exec is judged by it;
-/// readers never wait for a writer, so a slow update cannot stall an exec.
+/// (`rules.store(Arc::new(new_set))`), then call
+/// [`Blocker::allow_cache`]`().rules_changed()` so the kernel forgets the
+/// files it was told to let through; the next exec is judged by the new set.
+/// Readers never wait for a writer, so a slow update cannot stall an exec.
 pub type SharedRules = Arc<ArcSwap<RuleSet>>;
 
 /// Rules ready to share with a [`Blocker`].
@@ -100,6 +103,7 @@ pub struct Blocker {
     counters: Arc<Counters>,
     coverage: Arc<Mutex<Coverage>>,
     exempt: Vec<String>,
+    cache: AllowCache,
 }
 
 impl Blocker {
@@ -146,6 +150,7 @@ impl Blocker {
         let (watcher_stop, stop_watcher) = stop_pipe()?;
         let counters = Arc::new(Counters::default());
 
+        let cache = AllowCache::new(&group, exempt.clone());
         let mut blocker = Blocker {
             stop_watcher: Some(stop_watcher),
             stop_decider: Some(stop_decider),
@@ -154,11 +159,13 @@ impl Blocker {
             counters: Arc::clone(&counters),
             coverage,
             exempt,
+            cache: cache.clone(),
         };
         // The watcher holds the group weakly, so the decider's exit alone
         // closes it (see the module documentation).
         let weak_group = Arc::downgrade(&group);
-        let decider = Decider { group, proc_fds, rules, on_block, counters, own_pid: std::process::id() as i32 };
+        let decider =
+            Decider { group, proc_fds, rules, on_block, counters, cache, own_pid: std::process::id() as i32 };
         blocker.decider = Some(
             thread::Builder::new()
                 .name("exec-decider".into())
@@ -183,6 +190,12 @@ impl Blocker {
     /// Which filesystems are watched now.
     pub fn coverage(&self) -> Coverage {
         self.coverage.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The kernel's cache of allowed files; whoever changes the rules calls
+    /// [`AllowCache::rules_changed`] after publishing them.
+    pub fn allow_cache(&self) -> AllowCache {
+        self.cache.clone()
     }
 
     /// Executables whose execs the kernel lets through without asking.
@@ -250,6 +263,7 @@ struct Decider<F> {
     rules: SharedRules,
     on_block: F,
     counters: Arc<Counters>,
+    cache: AllowCache,
     own_pid: i32,
 }
 
@@ -313,6 +327,9 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         };
         let answered = self.group.respond(fd, blocked.is_none());
         self.counters.took(read_at.elapsed());
+        if verdict == Verdict::Allow && answered.is_ok() && file.path.is_some() {
+            self.cache.remember(fd, &rules, &self.rules);
+        }
 
         let counter = match (&verdict, &answered, &file.path) {
             (_, Err(_), _) => &self.counters.failures,

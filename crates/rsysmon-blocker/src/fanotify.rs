@@ -71,6 +71,23 @@ impl ExecPermissions {
         )
     }
 
+    /// Let later execs of the file behind `fd` through without asking: an
+    /// ignore mark on its inode that the kernel drops when the file is
+    /// modified.
+    pub fn ignore_fd(&self, fd: BorrowedFd<'_>) -> nix::Result<()> {
+        self.group.mark(
+            MarkFlags::FAN_MARK_ADD | MarkFlags::FAN_MARK_IGNORED_MASK,
+            MaskFlags::FAN_OPEN_EXEC_PERM,
+            Some(fd.as_raw_fd()),
+            None::<&Path>,
+        )
+    }
+
+    /// Remove every inode mark (ignore marks included); filesystem marks stay.
+    pub fn unmark_inodes(&self) -> nix::Result<()> {
+        self.group.mark(MarkFlags::FAN_MARK_FLUSH, MaskFlags::empty(), None, None::<&Path>)
+    }
+
     /// Remove every filesystem mark: from now on no exec waits on this
     /// group. Needed before closing it, because closing allows the waiting
     /// execs only when the *last* reference to the group goes, and a child

@@ -7,6 +7,7 @@
 //! with EPERM and the caller lives on. See docs/blocking.md for what is
 //! covered, what is not, and what happens when the blocker dies.
 
+mod allow_cache;
 mod blocker;
 mod coverage;
 mod fanotify;
@@ -16,6 +17,7 @@ mod rule_set;
 mod stats;
 pub mod store;
 
+pub use allow_cache::AllowCache;
 pub use blocker::{shared, BlockedExec, Blocker, BlockerError, SharedRules};
 pub use coverage::Coverage;
 pub use rule::{ExecRule, FileIdentity, Protected, RuleError, GLOB_PREFIX};

@@ -220,14 +220,18 @@ fn exempt_executables_are_never_asked_about() {
 fn stopping_while_execs_are_in_flight_leaves_none_waiting() {
     require_root!();
     let dir = tempfile::tempdir().unwrap();
-    let tool = copy_of("/bin/true", dir.path(), "tool");
+    // Distinct files: an allowed file is remembered by the kernel and its
+    // next exec no longer asks, so only first execs keep the decider busy.
+    let tools: Vec<Vec<_>> = (0..2)
+        .map(|t| (0..300).map(|i| copy_of("/bin/true", dir.path(), &format!("tool-{t}-{i}"))).collect())
+        .collect();
     let running = Running::start(rules([]));
     let (done, finished) = std::sync::mpsc::channel();
-    for _ in 0..2 {
-        let (tool, done) = (tool.clone(), done.clone());
+    for tools in tools {
+        let done = done.clone();
         std::thread::spawn(move || {
-            for _ in 0..300 {
-                assert_runs(&tool, None);
+            for tool in &tools {
+                assert_runs(tool, None);
             }
             let _ = done.send(());
         });
@@ -243,4 +247,24 @@ fn stopping_while_execs_are_in_flight_leaves_none_waiting() {
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("an exec was left waiting after the blocker stopped");
     }
+}
+
+#[test]
+fn a_file_the_kernel_remembers_as_allowed_is_refused_once_a_rule_names_it() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let tool = copy_of("/bin/true", dir.path(), "cached");
+    let running = Running::start(rules([]));
+    // Allowed, so the kernel now lets its execs through without asking.
+    for _ in 0..3 {
+        assert_runs(&tool, None);
+    }
+    running.set_rules(rules([rule(&tool)]));
+    assert_refused(&tool, None);
+    running.set_rules(rules([]));
+    assert_runs(&tool, None);
+    assert_runs(&tool, None);
+    running.set_rules(rules([rule(&tool)]));
+    assert_refused(&tool, None);
+    running.blocker.stop().unwrap();
 }

@@ -13,8 +13,9 @@ use std::ffi::OsString;
 use std::sync::mpsc::{channel, Receiver};
 
 use anyhow::Context;
-use rsysmon_blocker::{BlockedExec, Blocker, ExecRule, Protected, RuleSet, SharedRules};
+use rsysmon_blocker::{BlockedExec, Blocker, ExecRule, Protected, RuleSet};
 
+use crate::exec_rules::ExecRules;
 use crate::hub::Hub;
 use crate::sensor::Sensor;
 
@@ -58,9 +59,9 @@ impl Blocking {
 }
 
 /// Start enforcing `rules` (and whatever they become).
-pub fn start(rules: SharedRules) -> anyhow::Result<Blocking> {
+pub fn start(rules: &ExecRules) -> anyhow::Result<Blocking> {
     let (tx, refusals) = channel();
-    let blocker = Blocker::start(rules, move |blocked| {
+    let blocker = Blocker::start(rules.shared(), move |blocked| {
         // The receiver is gone only after the blocker is stopped.
         let _ = tx.send(blocked);
     })?;
@@ -70,5 +71,6 @@ pub fn start(rules: SharedRules) -> anyhow::Result<Blocking> {
             coverage.refused.values().map(|(fs_type, at, _)| format!("{fs_type} at {}", at.display())).collect();
         eprintln!("rsysmon: blocking: not watching {} (exec permission marks refused)", skipped.join(", "));
     }
+    rules.attach_cache(blocker.allow_cache());
     Ok(Blocking { blocker, refusals })
 }

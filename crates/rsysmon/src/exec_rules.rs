@@ -11,10 +11,10 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
-use rsysmon_blocker::{shared, store, ExecRule, FileIdentity, Protected, RuleSet, SharedRules};
+use rsysmon_blocker::{shared, store, AllowCache, ExecRule, FileIdentity, Protected, RuleSet, SharedRules};
 use rsysmon_probe::{BlockedFiles, FileId};
 
 /// The rules in force, and where they are kept.
@@ -26,6 +26,8 @@ pub struct ExecRules {
     protected: Protected,
     /// One writer at a time: read, change, save, publish.
     writer: Mutex<()>,
+    /// The blocker's kernel cache of allowed files, flushed on every change.
+    cache: OnceLock<AllowCache>,
 }
 
 impl ExecRules {
@@ -35,7 +37,12 @@ impl ExecRules {
         for identity in rules.file_identities() {
             kernel.block(file_id(identity))?;
         }
-        Ok(ExecRules { shared: shared(rules), file, kernel, protected, writer: Mutex::new(()) })
+        Ok(ExecRules { shared: shared(rules), file, kernel, protected, writer: Mutex::new(()), cache: OnceLock::new() })
+    }
+
+    /// Flush `cache` whenever the rules change (the blocker's, once started).
+    pub fn attach_cache(&self, cache: AllowCache) {
+        let _ = self.cache.set(cache);
     }
 
     /// The set the blocker reads.
@@ -82,6 +89,9 @@ impl ExecRules {
         let before: HashSet<FileIdentity> = old.file_identities().collect();
         let after: HashSet<FileIdentity> = new.file_identities().collect();
         self.shared.store(Arc::new(new));
+        if let Some(cache) = self.cache.get() {
+            cache.rules_changed();
+        }
         for identity in after.difference(&before) {
             self.kernel.block(file_id(*identity))?;
         }

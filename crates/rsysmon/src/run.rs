@@ -67,7 +67,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(set) => Some(ExecRules::new(set, None, probes.blocked_files()?)?),
         None => None,
     };
-    let blocking = exec_rules.as_ref().map(|r| blocking::start(r.shared())).transpose()?;
+    let blocking = exec_rules.as_ref().map(|r| blocking::start(r)).transpose()?;
     if let Some(b) = &blocking {
         eprintln!("rsysmon: blocking execs on {} filesystems", b.blocker.coverage().marked.len());
     }

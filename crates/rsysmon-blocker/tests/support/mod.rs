@@ -51,6 +51,7 @@ impl Running {
     /// Replace the rules while running.
     pub fn set_rules(&self, rules: RuleSet) {
         self.rules.store(Arc::new(rules));
+        self.blocker.allow_cache().rules_changed();
     }
 
     /// The refusal of `path`, waiting up to 20 s for it.

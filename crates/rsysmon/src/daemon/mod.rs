@@ -88,7 +88,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     let probes = Probes::load(&probe_config)?;
     let rule_set = rsysmon_blocker::store::load(&config.blocking.rules_file)?;
     let rules = ExecRules::new(rule_set, Some(config.blocking.rules_file.clone()), probes.blocked_files()?)?;
-    let blocking = blocking::start(rules.shared())?;
+    let blocking = blocking::start(&rules)?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
 
     let state = Arc::new(DaemonState {
