@@ -68,6 +68,28 @@ fn a_process_vm_writev_trigger_is_a_remote_thread() {
     assert_eq!(tamper_methods(&events, target.pid, injector), ["process-vm-writev"]);
 }
 
+#[test]
+fn writing_proc_pid_mem_is_a_remote_thread_however_the_file_is_named() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    for mode in ["absolute", "relative", "dotdot"] {
+        let target = Target::start();
+        let (injector, lines) =
+            run_program(&program("inject_proc_mem"), &[&target.pid.to_string(), &target.trigger, mode]);
+        let injector_tid = field(&lines, "injector tid ")[0];
+        let tid = target.remote_tid();
+
+        let events = monitor.wait_for("the remote thread", |e| !remote_threads_in(e, target.pid).is_empty());
+        let found = remote_threads_in(&events, target.pid);
+        assert_eq!(found.len(), 1, "{mode}: {found:#?}");
+        assert_eq!(found[0]["tid"], tid, "{mode}");
+        assert_eq!(found[0]["creator_pid"], injector, "{mode}");
+        assert_eq!(found[0]["creator_tid"], injector_tid, "{mode}");
+        assert_eq!(found[0]["method"], "proc-mem", "{mode}");
+        assert_eq!(tamper_methods(&events, target.pid, injector), ["proc-mem"], "{mode}");
+    }
+}
+
 fn gdb_call(pid: u32) -> Child {
     let mut cmd = Command::new("gdb");
     cmd.args(["-p", &pid.to_string(), "-batch", "-nx", "-ex", "call (void)spawn_thread()"])

@@ -4,22 +4,30 @@
  *
  * clone(CLONE_THREAD) always creates the thread in the caller's own
  * process, so a thread is "remote" when its creator was taken over by
- * another process first. Takeovers are seen on the syscall tracepoints of
- * ptrace, process_vm_writev and openat (/proc/PID/mem for writing): the
- * arguments are kept at entry, and on a successful exit a `process-tamper`
- * record is sent and the target is marked in `takeovers` (register writes
- * mark the thread, memory writes the whole process). When a marked thread
- * or process creates a thread within the window, the fork probe sends a
- * `remote-thread` record. The marks live in the kernel, so the correlation
- * survives ring-buffer loss; they expire after the window (and the LRU map
- * forgets the oldest).
+ * another process first. Takeovers are seen when ptrace, process_vm_writev
+ * or an open of /proc/PID/mem for writing returns successfully: a
+ * `process-tamper` record is sent and the target is marked in `takeovers`
+ * (register writes mark the thread, memory writes the whole process). When
+ * a marked thread or process creates a thread within the window, the fork
+ * probe sends a `remote-thread` record. The marks live in the kernel, so
+ * the correlation survives ring-buffer loss; they expire after the window
+ * (and the LRU map forgets the oldest).
+ *
+ * Only syscall *exit* tracepoints are attached (see image.bpf.h): the
+ * arguments are still in the caller's saved registers, and an exit probe
+ * of a syscall nobody is making costs the rest of the machine nothing.
  *
  * Attaching (PTRACE_ATTACH/SEIZE) alone is reported but does not mark:
  * read-only tracers such as strace attach, and cannot make a thread.
  *
- * Pids in the arguments are taken in the initial pid namespace
- * (bpf_task_from_pid): a tracer inside a container is attributed right,
- * but its target id is looked up as a host pid.
+ * /proc/PID/mem is recognised by the file the open returned, not by the
+ * name the caller passed: relative paths, /proc/self/../PID/mem, the
+ * task/TID/mem alias, open, openat, openat2 and creat all come to the same
+ * proc inode, which names the target's struct pid.
+ *
+ * Pids passed to ptrace and process_vm_writev are taken in the initial pid
+ * namespace (bpf_task_from_pid): a tracer inside a container is attributed
+ * right, but its target id is looked up as a host pid.
  */
 #ifndef RSYSMON_INJECTION_BPF_H
 #define RSYSMON_INJECTION_BPF_H
@@ -35,26 +43,14 @@
 #define PTRACE_SETREGSET 0x4205
 #define PTRACE_SEIZE 0x4206
 #define O_ACCMODE 3
+#define FMODE_WRITE 0x2
+#define PROC_SUPER_MAGIC 0x9fa0
 
 extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
 extern void bpf_task_release(struct task_struct *p) __ksym;
 
 /* How long a takeover makes new threads of its target remote. */
 const volatile __u64 remote_window_ns = 10ULL * 1000 * 1000 * 1000;
-
-/* A syscall that may tamper, between its entry and its exit. */
-struct pending_tamper {
-	__u32 target;   /* pid/tid as passed by the caller */
-	__u32 method;
-	bool whole_process;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32); /* tid of the calling thread */
-	__type(value, struct pending_tamper);
-} pending_tampers SEC(".maps");
 
 /* Who took a thread or process over, and when. */
 struct takeover {
@@ -72,36 +68,24 @@ struct {
 	__type(value, struct takeover);
 } takeovers SEC(".maps");
 
-static __always_inline void remember_pending(__u32 target, __u32 method, bool whole_process)
+/*
+ * The current thread has just written into (or attached to) the task with
+ * host id `target_id`: report it and, for writes, mark the target. Writing
+ * to one's own process is not tampering.
+ */
+static __always_inline void tampered(__u32 target_id, __u32 method, bool whole_process)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_tamper p = { .target = target, .method = method, .whole_process = whole_process };
-	bpf_map_update_elem(&pending_tampers, &tid, &p, BPF_ANY);
-}
-
-/* On a syscall's exit: if it succeeded and really touched another
- * process, report it and (for writes) mark the target. */
-static __always_inline void finish_pending(long ret)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_tamper *p = bpf_map_lookup_elem(&pending_tampers, &tid);
-	if (!p)
-		return;
-	struct pending_tamper pending = *p;
-	bpf_map_delete_elem(&pending_tampers, &tid);
-	if (ret < 0)
-		return;
-
-	struct task_struct *target = bpf_task_from_pid(pending.target);
+	struct task_struct *target = bpf_task_from_pid(target_id);
 	if (!target)
 		return;
 	__u32 target_tgid = BPF_CORE_READ(target, tgid);
 	__u32 target_tid = BPF_CORE_READ(target, pid);
-	struct task_struct *current = (struct task_struct *)bpf_get_current_task_btf();
-	__u32 my_tgid = BPF_CORE_READ(current, tgid);
+	struct task_struct *current = bpf_get_current_task_btf();
+	__u32 my_tgid = current->tgid;
+	__u32 my_tid = current->pid;
 	if (target_tgid == my_tgid) {
 		bpf_task_release(target);
-		return; /* writing to oneself is not tampering */
+		return;
 	}
 
 	__u8 *buf = scratch_buf();
@@ -113,114 +97,148 @@ static __always_inline void finish_pending(long ret)
 	fill_header(&rec->header, RECORD_PROCESS_TAMPER, target);
 	bpf_task_release(target);
 	rec->creator_pid = my_tgid;
-	rec->creator_tid = tid;
+	rec->creator_tid = my_tid;
 	bpf_probe_read_kernel_str(rec->creator_comm, sizeof(rec->creator_comm),
 				  BPF_CORE_READ(current, group_leader, comm));
-	rec->method = pending.method;
+	rec->method = method;
 	rec->_pad = 0;
 	rec->header.size = sizeof(*rec);
 
-	if (pending.method != TAMPER_PTRACE_ATTACH && pending.method != TAMPER_PTRACE_SEIZE) {
+	if (method != TAMPER_PTRACE_ATTACH && method != TAMPER_PTRACE_SEIZE) {
 		struct takeover t = {
 			.time_ns = rec->header.time_ns,
 			.creator_pid = my_tgid,
-			.creator_tid = tid,
-			.method = pending.method,
+			.creator_tid = my_tid,
+			.method = method,
 		};
 		__builtin_memcpy(t.creator_comm, rec->creator_comm, sizeof(t.creator_comm));
-		__u32 key = pending.whole_process ? target_tgid : target_tid;
+		__u32 key = whole_process ? target_tgid : target_tid;
 		bpf_map_update_elem(&takeovers, &key, &t, BPF_ANY);
 	}
 	submit(rec, sizeof(*rec));
 }
 
-SEC("tracepoint/syscalls/sys_enter_ptrace")
-int on_ptrace_enter(struct trace_event_raw_sys_enter *ctx)
+/* The saved user registers of the current task: the syscall's arguments. */
+static __always_inline struct pt_regs *syscall_regs(void)
 {
-	long request = ctx->args[0];
-	__u32 target = ctx->args[1];
-
-	switch (request) {
-	case PTRACE_POKETEXT:
-	case PTRACE_POKEDATA:
-		remember_pending(target, TAMPER_PTRACE_POKE, true);
-		break;
-	case PTRACE_POKEUSR:
-		remember_pending(target, TAMPER_PTRACE_POKE, false);
-		break;
-	case PTRACE_SETREGS:
-	case PTRACE_SETFPREGS:
-	case PTRACE_SETREGSET:
-		remember_pending(target, TAMPER_PTRACE_SETREGS, false);
-		break;
-	case PTRACE_ATTACH:
-		remember_pending(target, TAMPER_PTRACE_ATTACH, false);
-		break;
-	case PTRACE_SEIZE:
-		remember_pending(target, TAMPER_PTRACE_SEIZE, false);
-		break;
-	}
-	return 0;
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
 SEC("tracepoint/syscalls/sys_exit_ptrace")
 int on_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	finish_pending(ctx->ret);
-	return 0;
-}
+	if (ctx->ret < 0)
+		return 0;
+	struct pt_regs *regs = syscall_regs();
+	long request = PT_REGS_PARM1_SYSCALL(regs);
+	__u32 target = PT_REGS_PARM2_SYSCALL(regs);
 
-SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
-int on_vm_writev_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	remember_pending(ctx->args[0], TAMPER_PROCESS_VM_WRITEV, true);
+	switch (request) {
+	case PTRACE_POKETEXT:
+	case PTRACE_POKEDATA:
+		tampered(target, TAMPER_PTRACE_POKE, true);
+		break;
+	case PTRACE_POKEUSR:
+		tampered(target, TAMPER_PTRACE_POKE, false);
+		break;
+	case PTRACE_SETREGS:
+	case PTRACE_SETFPREGS:
+	case PTRACE_SETREGSET:
+		tampered(target, TAMPER_PTRACE_SETREGS, false);
+		break;
+	case PTRACE_ATTACH:
+		tampered(target, TAMPER_PTRACE_ATTACH, false);
+		break;
+	case PTRACE_SEIZE:
+		tampered(target, TAMPER_PTRACE_SEIZE, false);
+		break;
+	}
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_process_vm_writev")
 int on_vm_writev_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	/* 0 bytes written touched nothing */
-	finish_pending(ctx->ret > 0 ? ctx->ret : -1);
+	if (ctx->ret <= 0)
+		return 0; /* failed, or 0 bytes written: nothing touched */
+	tampered(PT_REGS_PARM1_SYSCALL(syscall_regs()), TAMPER_PROCESS_VM_WRITEV, true);
 	return 0;
 }
 
 /*
- * openat of "/proc/<digits>/mem" for writing. Most opens are read-only and
- * return after one comparison; only write opens read the path.
+ * An open returned the new descriptor `fd`: if it is a /proc/PID/mem file
+ * open for writing, PID's memory can now be written. Reads the file from
+ * the descriptor table, where the open just put it.
  */
-SEC("tracepoint/syscalls/sys_enter_openat")
-int on_openat_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline void opened(long fd)
 {
-	if ((ctx->args[2] & O_ACCMODE) == 0)
+	struct task_struct *current = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(current, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_core_read(&file, sizeof(file), &fds[fd]);
+	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	if (BPF_CORE_READ(inode, i_sb, s_magic) != PROC_SUPER_MAGIC)
+		return;
+	struct qstr name = BPF_CORE_READ(file, f_path.dentry, d_name);
+	char text[4] = {};
+	if (name.len != 3 || bpf_probe_read_kernel(text, 3, name.name) || text[0] != 'm' || text[1] != 'e' ||
+	    text[2] != 'm')
+		return;
+	/* /proc/PID/mem and /proc/PID/task/TID/mem: the inode names the task */
+	struct proc_inode *pi = container_of(inode, struct proc_inode, vfs_inode);
+	struct pid *pid = BPF_CORE_READ(pi, pid);
+	if (!pid)
+		return; /* some other "mem" under /proc */
+	tampered(BPF_CORE_READ(pid, numbers[0].nr), TAMPER_PROC_MEM, true);
+}
+
+/* open and openat say in their flags whether the file may be written: most
+ * opens return after that one test. */
+static __always_inline int opened_with_flags(long fd, unsigned long flags)
+{
+	if (fd < 0 || (flags & O_ACCMODE) == 0)
 		return 0;
-	char path[24] = {};
-	if (bpf_probe_read_user_str(path, sizeof(path), (void *)ctx->args[1]) < 10)
-		return 0;
-	if (path[0] != '/' || path[1] != 'p' || path[2] != 'r' || path[3] != 'o' || path[4] != 'c' || path[5] != '/')
-		return 0;
-	__u32 pid = 0;
-	int i;
-	for (i = 6; i < 18; i++) {
-		char c = path[i];
-		if (c < '0' || c > '9')
-			break;
-		pid = pid * 10 + (c - '0');
-	}
-	if (i == 6 || i >= 18)
-		return 0;
-	if (path[i] != '/' || path[i + 1] != 'm' || path[i + 2] != 'e' || path[i + 3] != 'm' || path[i + 4] != 0)
-		return 0;
-	remember_pending(pid, TAMPER_PROC_MEM, true);
+	opened(fd);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int on_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	finish_pending(ctx->ret);
+	return opened_with_flags(ctx->ret, PT_REGS_PARM3_SYSCALL(syscall_regs()));
+}
+
+/* openat2's flags are in user memory; it is rare enough to check every
+ * descriptor it returns. */
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int on_openat2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret >= 0)
+		opened(ctx->ret);
 	return 0;
 }
+
+#if defined(__TARGET_ARCH_x86)
+/* open and creat exist on x86-64 only; newer ABIs have openat alone. */
+SEC("tracepoint/syscalls/sys_exit_open")
+int on_open_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return opened_with_flags(ctx->ret, PT_REGS_PARM2_SYSCALL(syscall_regs()));
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret >= 0)
+		opened(ctx->ret);
+	return 0;
+}
+#endif
 
 /* Called by the fork probe for a new thread `child` created by `current`. */
 static __always_inline void check_remote_thread(struct task_struct *current, struct task_struct *child)
