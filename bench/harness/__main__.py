@@ -64,7 +64,8 @@ def main() -> int:
                 skipped[name] = why
                 log(f"skipping condition {name}: {why}")
             else:
-                conditions.append({"floor": bpftrace.floor, "floor-fire": bpftrace.floor_fire,
+                conditions.append({"floor": bpftrace.floor, "floor-exit": bpftrace.floor_exit,
+                                   "floor-fire": bpftrace.floor_fire,
                                    "bpftrace": bpftrace.peer}[name]())
 
         load_before = procstat.load_average()

@@ -23,7 +23,12 @@ BEGIN = f'BEGIN {{ printf("{READY_LINE}\\n"); }}\n'
 # alone: the least any monitor with a syscall tracepoint costs. `floor-fire`
 # attaches it to getppid, so in the syscalls workload the empty program also
 # runs on every call: the least a probe on that very syscall costs.
+# `floor-exit` is `floor` on the exit side: the kernel's syscall-exit
+# tracepoint path costs more than the entry one, and a probe that needs a
+# syscall's result (rsysmon's mmap, mprotect, open, ptrace probes) can only
+# sit there. It is the floor rsysmon is held to.
 FLOOR_SCRIPT = BEGIN + "tracepoint:syscalls:sys_enter_acct {}\n"
+FLOOR_EXIT_SCRIPT = BEGIN + "tracepoint:syscalls:sys_exit_acct {}\n"
 FLOOR_FIRE_SCRIPT = BEGIN + "tracepoint:syscalls:sys_enter_getppid {}\n"
 
 # What rsysmon reports, one line per event: KIND PID TID PPID [PATH].
@@ -111,6 +116,10 @@ def _record(line: str) -> dict | None:
 
 def floor() -> Bpftrace:
     return Bpftrace("floor", FLOOR_SCRIPT, "bpftrace, one empty program on tracepoint:syscalls:sys_enter_acct", [])
+
+
+def floor_exit() -> Bpftrace:
+    return Bpftrace("floor-exit", FLOOR_EXIT_SCRIPT, "bpftrace, one empty program on tracepoint:syscalls:sys_exit_acct", [])
 
 
 def floor_fire() -> Bpftrace:

@@ -33,6 +33,11 @@ def markdown(meta: dict, rows: list[Row], exec_step: Step | None, steps: list[St
         out.append(f"| {r.workload} | {r.condition} | {r.ratio_median:.3f}× | {r.ratio_min:.3f}–{r.ratio_max:.3f} "
                    f"| {r.baseline_ns_per_op:,.0f} | {r.ns_per_op:,.0f} | {seen} | {r.lost} | {cpu} "
                    f"| {r.peak_rss_mib:.1f} | {r.target} | {_yes_no(r.meets_target if r.target else None)} |")
+    beyond = [r for r in rows if r.beyond_floor is not None]
+    if beyond:
+        out += ["", "rsysmon beyond the floor (its ratio divided by that of the exit floor, or of the entry "
+                    "floor when the exit floor was not run): "
+                + ", ".join(f"{r.workload} {r.beyond_floor:.3f}×" for r in beyond) + "."]
     rss = [r.peak_rss_mib for r in rows if r.condition == "rsysmon"]
     steps_rss = [s.peak_rss_mib for s in steps + ([exec_step] if exec_step else [])]
     out += ["", "## Sustained", ""]

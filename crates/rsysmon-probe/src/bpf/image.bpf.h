@@ -33,9 +33,17 @@
  *    file and base, and mprotect reports only what is not there.
  *  - exec always starts a new address space.
  *
- * VMAs are looked up with bpf_find_vma, which only try-locks mmap_lock: when
- * another thread holds it for writing at that instant, the image cannot be
- * resolved, and the miss is counted (LOSS_IMAGE_LOOKUP_BUSY), never silent.
+ * VMAs are read with the task-VMA iterator (bpf_iter_task_vma), which holds
+ * mmap_lock for reading from its start to its end: one pass upward from
+ * just below the image's expected base finds the whole run, and the path is
+ * read from the VMA's file while the lock still pins it. The expected base
+ * is exact for the common cases (an mmap's address minus its file offset;
+ * AT_BASE; the program's first segment at exec). When the run may reach
+ * below where the pass began (mprotect, or an unusual layout), it is
+ * extended downward one bpf_find_vma at a time, and the path is read under
+ * one more lookup. Both only try-lock mmap_lock: when another thread holds
+ * it for writing at that instant, the image cannot be resolved, and the
+ * miss is counted (LOSS_IMAGE_LOOKUP_BUSY), never silent.
  */
 #ifndef RSYSMON_IMAGE_BPF_H
 #define RSYSMON_IMAGE_BPF_H
@@ -54,7 +62,9 @@
 #define EBUSY 16
 #define MAX_ERRNO 4095
 
-/* Adjacent VMAs examined on each side of the executable one. */
+/* VMAs one upward pass examines; adjacent VMAs examined below it when the
+ * run reaches further down. */
+#define IMAGE_SCAN_MAX 64
 #define IMAGE_WALK_MAX 32
 /* mm->saved_auxv holds AT_VECTOR_SIZE words: this many (type, value) pairs. */
 #define AUXV_PAIRS 28
@@ -98,7 +108,9 @@ struct {
  */
 struct image_scan {
 	struct inode *inode; /* the image's file: VMAs of other files end the run */
+	struct file *file;   /* the anchor VMA's file, pinned while mmap_lock is held */
 	__u64 anchor;        /* an address in the executable mapping */
+	__u64 from;          /* where the upward pass began */
 	__u64 lo, hi;        /* the run of the file's mappings found so far */
 	__u64 exec_lo;       /* what this call made executable; an executable */
 	__u64 exec_hi;       /* VMA of the file outside it was there before */
@@ -112,7 +124,17 @@ struct image_scan {
 	__u8 other_exec;
 	__u8 busy;           /* a lookup found mmap_lock held */
 	__u8 other_ns;
+	__u8 reached;        /* the upward pass found the anchor's VMA */
+	__u8 first;          /* the next VMA is the first of the pass */
+	__u8 open_below;     /* the run began at the pass's first VMA, which
+	                      * covers `from`: it may reach further down */
+	__u16 steps;         /* VMAs the pass has examined */
+	__u8 via;            /* IMAGE_VIA_* of the lookup */
 };
+
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task, __u64 addr) __ksym;
+extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -129,7 +151,7 @@ static __always_inline struct image_scan *image_scan_state(void)
 
 static __always_inline void note_exec(struct image_scan *s, struct vm_area_struct *vma, __u64 start, __u64 end)
 {
-	if (!(BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
+	if (!(vma->vm_flags & VM_EXEC))
 		return;
 	s->any_exec = 1;
 	if (start < s->exec_lo || end > s->exec_hi)
@@ -154,28 +176,55 @@ static __always_inline bool in_other_mount_ns(struct file *file)
 	return BPF_CORE_READ(ns, ns.inum) != host_mnt_ns;
 }
 
-/* bpf_find_vma callback on the anchor address: is it a file's mapping? */
-static long anchor_vma(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+/*
+ * One VMA of the upward pass. Follows runs of adjacent mappings of one file
+ * until the run that holds the anchor has ended. Returns 1 to stop.
+ */
+static __always_inline long scan_vma(struct image_scan *s, struct vm_area_struct *vma)
 {
-	struct image_scan *s = image_scan_state();
-	if (!s)
-		return 0;
-	struct file *file = BPF_CORE_READ(vma, vm_file);
-	if (!file)
-		return 0; /* anonymous memory (a JIT): not an image */
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	__u64 start = BPF_CORE_READ(vma, vm_start);
-	__u64 end = BPF_CORE_READ(vma, vm_end);
+	struct file *file = vma->vm_file;
+	struct inode *inode = file ? file->f_inode : NULL;
+	__u64 start = vma->vm_start;
+	__u64 end = vma->vm_end;
+	bool first = s->first;
 
+	s->first = 0;
+	if (++s->steps > IMAGE_SCAN_MAX)
+		return 1;
+	if (inode && inode == s->inode && start == s->hi) {
+		s->hi = end; /* the run goes on */
+		note_exec(s, vma, start, end);
+		return 0;
+	}
+	if (s->reached || start > s->anchor)
+		return 1; /* the anchor's run has ended, or the anchor is unmapped */
 	s->inode = inode;
+	if (!inode)
+		return 0; /* anonymous memory: no run */
 	s->lo = start;
 	s->hi = end;
-	s->exec = (BPF_CORE_READ(vma, vm_flags) & VM_EXEC) != 0;
+	s->any_exec = 0;
+	s->other_exec = 0;
+	s->open_below = first && start <= s->from;
 	note_exec(s, vma, start, end);
-	s->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	s->ino = BPF_CORE_READ(inode, i_ino);
+	return 0;
+}
+
+/* After scan_vma: is this the anchor's VMA? Then the run is the image's. */
+static __always_inline long check_anchor(struct image_scan *s, struct vm_area_struct *vma)
+{
+	if (s->reached || vma->vm_end <= s->anchor)
+		return 0;
+	struct file *file = vma->vm_file;
+	if (!file)
+		return 1; /* anonymous memory (a JIT): not an image */
+	struct inode *inode = file->f_inode;
+	s->reached = 1;
+	s->file = file;
+	s->exec = (vma->vm_flags & VM_EXEC) != 0;
+	s->dev = inode->i_sb->s_dev;
+	s->ino = inode->i_ino;
 	s->other_ns = in_other_mount_ns(file);
-	s->found = 1;
 	return 0;
 }
 
@@ -185,11 +234,11 @@ static long neighbour_vma(struct task_struct *task, struct vm_area_struct *vma, 
 	struct image_scan *s = image_scan_state();
 	if (!s)
 		return 0;
-	struct file *file = BPF_CORE_READ(vma, vm_file);
-	if (!file || BPF_CORE_READ(file, f_inode) != s->inode)
+	struct file *file = vma->vm_file;
+	if (!file || file->f_inode != s->inode)
 		return 0;
-	__u64 start = BPF_CORE_READ(vma, vm_start);
-	__u64 end = BPF_CORE_READ(vma, vm_end);
+	__u64 start = vma->vm_start;
+	__u64 end = vma->vm_end;
 	if (end == s->lo)
 		s->lo = start;
 	else if (start == s->hi)
@@ -210,7 +259,7 @@ static __always_inline long step(struct image_scan *s, __u64 addr)
 	return s->found ? 0 : 1;
 }
 
-/* bpf_loop callbacks: extend the run one VMA down / up; 1 stops. */
+/* bpf_loop callback: extend the run one VMA down; 1 stops. */
 static long step_down(__u64 index, void *unused)
 {
 	struct image_scan *s = image_scan_state();
@@ -219,27 +268,12 @@ static long step_down(__u64 index, void *unused)
 	return step(s, s->lo - 1);
 }
 
-static long step_up(__u64 index, void *unused)
-{
-	struct image_scan *s = image_scan_state();
-	if (!s)
-		return 1;
-	return step(s, s->hi);
-}
-
 /*
- * bpf_find_vma callback on the anchor again, now to write the paths: the
- * VMA holds a reference to the file, and mmap_lock (held around this call)
- * keeps the VMA, so the file cannot go away during the walk.
+ * Write the image's paths into the scratch record after its fixed part.
+ * `file` must be pinned: by a VMA while mmap_lock is held around the call.
  */
-static long image_paths(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+static __always_inline void write_paths(struct image_scan *s, struct file *file)
 {
-	struct image_scan *s = image_scan_state();
-	if (!s)
-		return 0;
-	struct file *file = BPF_CORE_READ(vma, vm_file);
-	if (!file || BPF_CORE_READ(file, f_inode) != s->inode)
-		return 0;
 	__u32 off = sizeof(struct image_load_record);
 	s->path_flags = append_path(&off, RECORD_PATH_MAX, &file->f_path);
 	s->path_len = off - sizeof(struct image_load_record);
@@ -252,6 +286,18 @@ static long image_paths(struct task_struct *task, struct vm_area_struct *vma, vo
 	}
 	s->off = off;
 	s->found = 1;
+}
+
+/* bpf_find_vma callback on the anchor, to write the paths when the upward
+ * pass could not (see image_mapped). */
+static long image_paths(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return 0;
+	struct file *file = vma->vm_file;
+	if (file && file->f_inode == s->inode)
+		write_paths(s, file);
 	return 0;
 }
 
@@ -261,83 +307,122 @@ static __always_inline bool is_blocked(__u64 dev, __u64 ino)
 	return bpf_map_lookup_elem(&blocked_files, &id) != NULL;
 }
 
-/*
- * The mapping at `anchor` may have made a file's code runnable in the
- * current process: resolve the image, kill the process if the file is
- * blocked, and report the image unless it was already reported.
- * [exec_lo, exec_hi) is what the syscall made executable.
- */
-static __always_inline void image_mapped(struct task_struct *task, __u64 anchor, __u64 exec_lo, __u64 exec_hi,
-					 __u8 via)
+/* The interpreter's anchor (AT_BASE) is its first, read-only segment; every
+ * other anchor is the mapping just made executable, and a non-executable
+ * one means PROT_EXEC did not take (noexec mount, personality). */
+static __always_inline bool anchor_counts(struct image_scan *s, __u8 via)
 {
-	struct image_scan *s = image_scan_state();
-	if (!s)
-		return;
-	s->anchor = anchor;
-	s->exec_lo = exec_lo;
-	s->exec_hi = exec_hi;
-	s->found = 0;
+	return s->exec || via == IMAGE_VIA_INTERPRETER;
+}
+
+/*
+ * One upward pass over the VMAs from `from` (see scan_vma). When it is sure
+ * of the whole run and `write` is set, it also writes the paths: the
+ * iterator holds mmap_lock until it is destroyed, which pins the file.
+ */
+static __always_inline void scan_pass(struct task_struct *task, struct image_scan *s, __u64 from, bool write)
+{
+	struct bpf_iter_task_vma it;
+	struct vm_area_struct *vma;
+
+	s->from = from;
+	s->inode = NULL;
+	s->hi = 0;
+	s->reached = 0;
+	s->first = 1;
+	s->steps = 0;
+	s->open_below = 0;
 	s->exec = 0;
 	s->any_exec = 0;
 	s->other_exec = 0;
-	s->busy = 0;
-
-	long err = bpf_find_vma(task, anchor, anchor_vma, NULL, 0);
-	if (err == -EBUSY) {
-		count_loss(LOSS_IMAGE_LOOKUP_BUSY);
-		return;
+	if (bpf_iter_task_vma_new(&it, task, from) == -EBUSY)
+		s->busy = 1;
+	while ((vma = bpf_iter_task_vma_next(&it))) {
+		if (scan_vma(s, vma) || check_anchor(s, vma))
+			break;
 	}
-	if (err || !s->found)
-		return; /* unmapped again already, or anonymous */
-	/* The interpreter's anchor (AT_BASE) is its first, read-only segment;
-	 * every other anchor is the mapping just made executable. */
-	if (!s->exec && via != IMAGE_VIA_INTERPRETER)
-		return; /* not executable after all (noexec mount, personality) */
+	if (write && s->reached && !s->open_below && s->steps <= IMAGE_SCAN_MAX && anchor_counts(s, s->via))
+		write_paths(s, s->file);
+	bpf_iter_task_vma_destroy(&it);
+}
 
-	bpf_loop(IMAGE_WALK_MAX, step_down, NULL, 0);
-	bpf_loop(IMAGE_WALK_MAX, step_up, NULL, 0);
-	if (s->busy) {
-		count_loss(LOSS_IMAGE_LOOKUP_BUSY);
-		return;
-	}
+/*
+ * Whether the resolved image is to be reported; kills the process first if
+ * the file is blocked. Sets the record's flags.
+ */
+static __always_inline bool judge(struct task_struct *task, struct image_scan *s, __u8 via, __u8 *flags)
+{
 	if (!s->any_exec)
-		return;
-
-	__u8 flags = 0;
+		return false;
 	if (is_blocked(s->dev, s->ino)) {
 		/* Delivered before the task returns to user space: not one
 		 * instruction of the file runs. */
 		bpf_send_signal(SIGKILL);
-		flags |= IMAGE_BLOCKED;
+		*flags |= IMAGE_BLOCKED;
 	}
 	if (s->other_ns)
-		flags |= IMAGE_OTHER_MOUNT_NS;
-	if (s->other_exec && !(flags & IMAGE_BLOCKED))
-		return; /* another segment of an image already reported */
+		*flags |= IMAGE_OTHER_MOUNT_NS;
+	if (s->other_exec && !(*flags & IMAGE_BLOCKED))
+		return false; /* another segment of an image already reported */
 
 	struct image_key key = {
-		.tgid = BPF_CORE_READ(task, tgid),
-		.exec_id = BPF_CORE_READ(task, self_exec_id),
+		.tgid = task->tgid,
+		.exec_id = task->self_exec_id,
 		.dev = s->dev,
 		.ino = s->ino,
 		.base = s->lo,
 	};
-	if (via == IMAGE_VIA_MPROTECT && !(flags & IMAGE_BLOCKED) && bpf_map_lookup_elem(&reported_images, &key))
-		return; /* PROT_EXEC re-applied to an image already reported */
+	if (via == IMAGE_VIA_MPROTECT && !(*flags & IMAGE_BLOCKED) && bpf_map_lookup_elem(&reported_images, &key))
+		return false; /* PROT_EXEC re-applied to an image already reported */
 	__u8 one = 1;
 	bpf_map_update_elem(&reported_images, &key, &one, BPF_ANY);
+	return true;
+}
 
+/*
+ * The mapping at `anchor` may have made a file's code runnable in the
+ * current process: resolve the image, kill the process if the file is
+ * blocked, and report the image unless it was already reported.
+ * [exec_lo, exec_hi) is what the syscall made executable; `from` is just
+ * below where the image is expected to begin.
+ */
+static __always_inline void image_mapped(struct task_struct *task, __u64 anchor, __u64 from, __u64 exec_lo,
+					 __u64 exec_hi, __u8 via)
+{
+	struct image_scan *s = image_scan_state();
 	__u8 *buf = scratch_buf();
-	if (!buf)
+	if (!s || !buf)
 		return;
+	s->anchor = anchor;
+	s->exec_lo = exec_lo;
+	s->exec_hi = exec_hi;
+	s->via = via;
+	s->busy = 0;
 	s->found = 0;
-	err = bpf_find_vma(task, anchor, image_paths, NULL, 0);
-	if (err == -EBUSY) {
-		count_loss(LOSS_IMAGE_LOOKUP_BUSY);
-		return;
+
+	scan_pass(task, s, from, true);
+	if (!s->reached && s->steps > IMAGE_SCAN_MAX && !s->busy)
+		scan_pass(task, s, anchor, false); /* the guess was far too low */
+	if (s->busy)
+		goto busy;
+	if (!s->reached || !anchor_counts(s, via))
+		return; /* unmapped again already, anonymous, or not executable */
+	if (s->open_below) {
+		bpf_loop(IMAGE_WALK_MAX, step_down, NULL, 0);
+		if (s->busy)
+			goto busy;
 	}
-	if (err || !s->found)
-		return; /* unmapped by another thread meanwhile */
+
+	__u8 flags = 0;
+	if (!judge(task, s, via, &flags))
+		return;
+	if (!s->found) {
+		long err = bpf_find_vma(task, anchor, image_paths, NULL, 0);
+		if (err == -EBUSY)
+			goto busy;
+		if (err || !s->found)
+			return; /* unmapped by another thread meanwhile */
+	}
 
 	struct image_load_record *rec = (void *)buf;
 	fill_header(&rec->header, RECORD_IMAGE_LOAD, task);
@@ -354,6 +439,9 @@ static __always_inline void image_mapped(struct task_struct *task, __u64 anchor,
 	__u32 size = s->off;
 	rec->header.size = size;
 	submit(rec, size);
+	return;
+busy:
+	count_loss(LOSS_IMAGE_LOOKUP_BUSY);
 }
 
 /* PROT_EXEC as the kernel applies it: READ_IMPLIES_EXEC personalities
@@ -390,7 +478,13 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!wants_exec(task, PT_REGS_PARM3_SYSCALL(regs)))
 		return 0;
 	unsigned long len = PT_REGS_PARM2_SYSCALL(regs);
-	image_mapped(task, ret, ret, page_up(ret + len), IMAGE_VIA_MMAP);
+	/* An image's segments sit at its base plus their file offsets, so the
+	 * pass starts just below ret - offset; an offset past ret is no image
+	 * layout, and the run is then found from ret downward. */
+	unsigned long offset = PT_REGS_PARM6_SYSCALL(regs);
+	__u64 base = offset <= ret ? ret - offset : ret;
+	__u64 from = base ? base - 1 : 0;
+	image_mapped(task, ret, from, ret, page_up(ret + len), IMAGE_VIA_MMAP);
 	return 0;
 }
 
@@ -405,7 +499,8 @@ static __always_inline int protected(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	unsigned long start = PT_REGS_PARM1_SYSCALL(regs);
 	unsigned long len = PT_REGS_PARM2_SYSCALL(regs);
-	image_mapped(task, start, start, page_up(start + len), IMAGE_VIA_MPROTECT);
+	/* No hint where the image begins: the run is found from start down. */
+	image_mapped(task, start, start, start, page_up(start + len), IMAGE_VIA_MPROTECT);
 	return 0;
 }
 
@@ -455,10 +550,12 @@ int BPF_PROG(on_exec_images, struct task_struct *task, pid_t old_pid, struct lin
 	struct mm_struct *mm = BPF_CORE_READ(current, mm);
 	if (!mm)
 		return 0;
-	image_mapped(current, BPF_CORE_READ(mm, start_code), 0, ~0ULL, IMAGE_VIA_EXEC);
+	/* A new address space holds a handful of VMAs, the program's lowest:
+	 * the pass starts at 0. The interpreter's lowest address is AT_BASE. */
+	image_mapped(current, BPF_CORE_READ(mm, start_code), 0, 0, ~0ULL, IMAGE_VIA_EXEC);
 	__u64 interp = interpreter_base(mm);
 	if (interp)
-		image_mapped(current, interp, 0, ~0ULL, IMAGE_VIA_INTERPRETER);
+		image_mapped(current, interp, interp - 1, 0, ~0ULL, IMAGE_VIA_INTERPRETER);
 	return 0;
 }
 
