@@ -144,11 +144,13 @@ pub enum ImageVia {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum LossStage {
-    /// The kernel ring buffer was full when a probe fired.
+    /// Lost in the kernel: the ring buffer was full when a probe fired, or
+    /// an image could not be resolved because its address space was locked.
     Kernel,
     /// A record failed validation and was skipped.
     Decode,
-    /// The daemon's bounded queue was full; the oldest were dropped.
+    /// A bounded queue was full and its oldest were dropped: the daemon's
+    /// history, `run`'s output queue, or the list of remote threads.
     Queue,
     /// A client fell behind and missed events.
     Client,

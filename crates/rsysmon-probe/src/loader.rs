@@ -186,8 +186,6 @@ impl Probes {
     }
 }
 
-/// The `blocked_files` map key for `file`, as bytes of `struct blocked_file`.
-
 /// Reads the ring buffer. The probes wake it only once enough data waits,
 /// so each call also drains whatever arrived without a wake-up.
 pub struct RecordReader<'a> {

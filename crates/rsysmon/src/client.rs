@@ -1,4 +1,5 @@
-//! The client commands: `watch`, `events`, `status`.
+//! The client commands: `watch`, `events`, `status`, `remote-threads` and
+//! `block`.
 //!
 //! Each opens the daemon's socket, sends one request and copies what comes
 //! back to stdout. Every failure is one line saying what to do.

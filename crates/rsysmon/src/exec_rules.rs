@@ -6,7 +6,8 @@
 //! The daemon also keeps it in its rule file. Every change goes through
 //! here: it is validated, written to the file (atomically, before anything
 //! else changes: a failed write changes nothing), published to the blocker,
-//! then mirrored into the kernel map.
+//! the blocker's cache of allowed files is flushed, then the change is
+//! mirrored into the kernel map.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
