@@ -1,6 +1,6 @@
 //! The event model: what every event carries, and what each kind adds.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::kind::EventKind;
@@ -219,7 +219,9 @@ impl Termination {
 }
 
 fn rfc3339_nanos<S: serde::Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&time.format("%Y-%m-%dT%H:%M:%S%.9fZ"))
+    // The fixed RFC 3339 writer: a format string would be parsed anew for
+    // every event.
+    s.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Nanos, true))
 }
 
 #[cfg(test)]

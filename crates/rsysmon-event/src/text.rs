@@ -6,13 +6,15 @@
 
 use std::fmt::Write;
 
-use chrono::Local;
+use chrono::{Local, Timelike};
 
 use crate::event::{Detail, Event};
 
 /// The event as one line of text, without the newline.
 pub fn to_text_line(event: &Event) -> String {
-    let mut out = event.time.with_timezone(&Local).format("%H:%M:%S%.3f: ").to_string();
+    let local = event.time.with_timezone(&Local);
+    let millis = local.nanosecond() % 1_000_000_000 / 1_000_000;
+    let mut out = format!("{:02}:{:02}:{:02}.{millis:03}: ", local.hour(), local.minute(), local.second());
     let (pid, tid) = (event.pid, event.tid);
     let comm = clean(&event.comm);
     // Writing to a String cannot fail.
@@ -135,6 +137,8 @@ mod tests {
         let line = to_text_line(&e);
         assert_eq!(line.len(), "18:59:37.660: ".len() + body(&line).len());
         assert!(line[..12].ends_with(".660"), "{line}");
+        let local = e.time.with_timezone(&Local).format("%H:%M:%S%.3f: ").to_string();
+        assert!(line.starts_with(&local), "{line} vs {local}");
         assert_eq!(body(&line), "Process 4242 (ls) created by process 4200 (bash)");
 
         let e = event(Detail::ProcessExec {
