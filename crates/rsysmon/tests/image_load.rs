@@ -144,6 +144,9 @@ fn mprotect_adding_exec_to_a_file_mapping_is_one_image_load() {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
     assert_eq!(loads[0]["size"].as_u64(), Some(2 * page), "the whole two-page mapping");
+    let own = with_path(&events, pid, &real(&program("mprotect_exec").to_string_lossy()));
+    assert_eq!(own.len(), 1, "re-protecting its own text is no new image: {own:#?}");
+    assert_eq!(own[0]["via"], "exec");
 }
 
 #[test]

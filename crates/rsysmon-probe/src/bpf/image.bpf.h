@@ -28,9 +28,11 @@
  *    mappings (a second executable segment of one image). dlclose unmaps the
  *    whole run, so dlopen again is a new image.
  *  - mprotect may re-apply PROT_EXEC to a region that had it, which the VMAs
- *    at exit cannot tell apart from adding it; so images already reported
- *    are remembered in `reported_images`, keyed by process, exec generation,
- *    file and base, and mprotect reports only what is not there.
+ *    at exit cannot tell apart from adding it; so images mmap made are
+ *    remembered in `reported_images`, keyed by process, exec generation,
+ *    file and base, and mprotect reports only what is not there nor the
+ *    program or interpreter exec mapped (known from the mm itself, so an
+ *    exec costs no map update).
  *  - exec always starts a new address space.
  *
  * VMAs are read with the task-VMA iterator (bpf_iter_task_vma), which holds
@@ -346,6 +348,38 @@ static __always_inline void scan_pass(struct task_struct *task, struct image_sca
 	bpf_iter_task_vma_destroy(&it);
 }
 
+/* AT_BASE from the auxiliary vector the kernel just built: where the ELF
+ * interpreter was loaded, or 0 for a program without one. */
+static __always_inline __u64 interpreter_base(struct mm_struct *mm)
+{
+	for (int i = 0; i < AUXV_PAIRS; i++) {
+		unsigned long type = 0, value = 0;
+		bpf_core_read(&type, sizeof(type), &mm->saved_auxv[2 * i]);
+		if (type == AT_NULL)
+			return 0;
+		if (type == AT_BASE) {
+			bpf_core_read(&value, sizeof(value), &mm->saved_auxv[2 * i + 1]);
+			return value;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Whether the run is the program or the interpreter that exec mapped: those
+ * were reported at exec, and are not remembered in `reported_images`.
+ */
+static __always_inline bool mapped_by_exec(struct task_struct *task, struct image_scan *s)
+{
+	struct mm_struct *mm = task->mm;
+	if (!mm)
+		return false;
+	__u64 start_code = mm->start_code;
+	if (s->lo <= start_code && start_code < s->hi)
+		return true;
+	return s->lo == interpreter_base(mm);
+}
+
 /*
  * Whether the resolved image is to be reported; kills the process first if
  * the file is blocked. Sets the record's flags.
@@ -372,10 +406,13 @@ static __always_inline bool judge(struct task_struct *task, struct image_scan *s
 		.ino = s->ino,
 		.base = s->lo,
 	};
-	if (via == IMAGE_VIA_MPROTECT && !(*flags & IMAGE_BLOCKED) && bpf_map_lookup_elem(&reported_images, &key))
+	if (via == IMAGE_VIA_MPROTECT && !(*flags & IMAGE_BLOCKED) &&
+	    (mapped_by_exec(task, s) || bpf_map_lookup_elem(&reported_images, &key)))
 		return false; /* PROT_EXEC re-applied to an image already reported */
-	__u8 one = 1;
-	bpf_map_update_elem(&reported_images, &key, &one, BPF_ANY);
+	if (via != IMAGE_VIA_EXEC && via != IMAGE_VIA_INTERPRETER) {
+		__u8 one = 1;
+		bpf_map_update_elem(&reported_images, &key, &one, BPF_ANY);
+	}
 	return true;
 }
 
@@ -514,23 +551,6 @@ SEC("tracepoint/syscalls/sys_exit_pkey_mprotect")
 int on_pkey_mprotect_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return protected(ctx);
-}
-
-/* AT_BASE from the auxiliary vector the kernel just built: where the ELF
- * interpreter was loaded, or 0 for a program without one. */
-static __always_inline __u64 interpreter_base(struct mm_struct *mm)
-{
-	for (int i = 0; i < AUXV_PAIRS; i++) {
-		unsigned long type = 0, value = 0;
-		bpf_core_read(&type, sizeof(type), &mm->saved_auxv[2 * i]);
-		if (type == AT_NULL)
-			return 0;
-		if (type == AT_BASE) {
-			bpf_core_read(&value, sizeof(value), &mm->saved_auxv[2 * i + 1]);
-			return value;
-		}
-	}
-	return 0;
 }
 
 /*

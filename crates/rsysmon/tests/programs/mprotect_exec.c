@@ -1,6 +1,7 @@
 // Maps FILE read-only, then makes its first page executable with mprotect,
 // then does it again (already executable), then drops and re-adds
-// PROT_EXEC: one image, whatever the number of calls. Prints
+// PROT_EXEC: one image, whatever the number of calls. Last, re-applies
+// PROT_EXEC to a page of its own text, which exec mapped: no image. Prints
 //   tid <tid>
 //   base <hex>     (the mapping's address)
 #define _GNU_SOURCE
@@ -29,6 +30,11 @@ int main(int argc, char **argv)
 	if (mprotect(p, page, PROT_READ | PROT_EXEC) || mprotect(p, page, PROT_READ | PROT_EXEC) ||
 	    mprotect(p, page, PROT_READ) || mprotect(p, page, PROT_READ | PROT_EXEC)) {
 		perror("mprotect");
+		return 1;
+	}
+	void *text = (void *)((unsigned long)main & ~(page - 1));
+	if (mprotect(text, page, PROT_READ | PROT_EXEC)) {
+		perror("mprotect text");
 		return 1;
 	}
 	return 0;
