@@ -39,19 +39,28 @@ impl Hub {
 
     /// Hand an event to the history and to every subscriber.
     pub fn publish(&self, event: Event) {
-        let event = SharedEvent::new(event);
+        self.publish_all(vec![event]);
+    }
+
+    /// Hand events, in order, to the history and to every subscriber: each
+    /// queue is locked and its reader woken once for the whole batch.
+    pub fn publish_all(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let events: Vec<Shared> = events.into_iter().map(SharedEvent::new).collect();
         let mut subscribers = self.subscribers();
-        // Subscribers that went away are dropped here, on the next event.
+        // Subscribers that went away are dropped here, on the next batch.
         subscribers.retain(|s| !s.is_closed());
         for s in subscribers.iter() {
-            s.push(event.clone());
+            s.push_all(&events);
         }
         drop(subscribers);
-        if event.kind() == EventKind::RemoteThread {
-            self.detections.push(event.clone());
-        }
+        let detections: Vec<Shared> =
+            events.iter().filter(|e| e.kind() == EventKind::RemoteThread).cloned().collect();
+        self.detections.push_all(&detections);
         if let Some(history) = &self.history {
-            history.push(event);
+            history.push_all(&events);
         }
     }
 

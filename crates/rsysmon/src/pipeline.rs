@@ -19,6 +19,11 @@ use crate::stats::Stats;
 /// long an event can wait in the ring on a quiet system.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Events handed to the hub at once. Each hand-over wakes every reader, so
+/// events go in batches: what one poll of the ring brought, at most this
+/// many at a time.
+const BATCH: usize = 256;
+
 /// Read the probes into `hub` until `stop`. `stats` gets the sensor's
 /// counters after every poll. `between_polls` runs after every poll (and
 /// once more at the end) with the sensor, so events from outside the ring
@@ -33,12 +38,22 @@ pub fn pump(
     between_polls: &mut dyn FnMut(&mut Sensor, &Hub) -> anyhow::Result<()>,
 ) -> anyhow::Result<Stats> {
     let sensor = RefCell::new(sensor);
+    let batch = RefCell::new(Vec::with_capacity(BATCH));
+    let flush = || hub.publish_all(std::mem::replace(&mut *batch.borrow_mut(), Vec::with_capacity(BATCH)));
     let reader = probes.reader(|bytes| {
         if let Some(event) = sensor.borrow_mut().on_record(bytes) {
-            hub.publish(event);
+            let full = {
+                let mut batch = batch.borrow_mut();
+                batch.push(event);
+                batch.len() >= BATCH
+            };
+            if full {
+                flush();
+            }
         }
     })?;
     let mut publish_losses = || -> anyhow::Result<()> {
+        flush();
         between_polls(&mut sensor.borrow_mut(), hub)?;
         if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
             hub.publish(loss);

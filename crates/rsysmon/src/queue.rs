@@ -52,13 +52,19 @@ impl EventQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Add an event, dropping the oldest if full.
-    pub fn push(&self, event: Shared) {
-        let mut state = self.lock();
-        if state.queue.len() >= state.capacity {
-            state.drop_oldest();
+    /// Add events in order, dropping the oldest as needed: one lock and one
+    /// wake-up of the consumer for the lot.
+    pub fn push_all(&self, events: &[Shared]) {
+        if events.is_empty() {
+            return;
         }
-        state.queue.push_back(event);
+        let mut state = self.lock();
+        for event in events {
+            if state.queue.len() >= state.capacity {
+                state.drop_oldest();
+            }
+            state.queue.push_back(Shared::clone(event));
+        }
         drop(state);
         self.ready.notify_one();
     }
@@ -178,8 +184,11 @@ mod tests {
     #[test]
     fn overflow_keeps_newest_and_one_loss_event_with_exact_count() {
         let queue = EventQueue::new(100, LossStage::Queue);
-        for seq in 1..=1000 {
-            queue.push(SharedEvent::new(event(seq)));
+        let events: Vec<Shared> = (1..=1000).map(|seq| SharedEvent::new(event(seq))).collect();
+        // One batch larger than the queue, then one at a time.
+        queue.push_all(&events[..500]);
+        for e in &events[500..] {
+            queue.push_all(std::slice::from_ref(e));
         }
         let out = queue.pop_all(Duration::ZERO);
         assert_eq!(out.len(), 101);
@@ -194,9 +203,7 @@ mod tests {
     #[test]
     fn snapshot_returns_newest_without_taking_them() {
         let queue = EventQueue::new(100, LossStage::Queue);
-        for seq in 1..=1000 {
-            queue.push(SharedEvent::new(event(seq)));
-        }
+        queue.push_all(&(1..=1000).map(|seq| SharedEvent::new(event(seq))).collect::<Vec<_>>());
         let (events, dropped) = queue.snapshot(usize::MAX);
         assert_eq!((events.len(), dropped), (100, 900));
         assert_eq!(events[0].seq, 901);
@@ -207,11 +214,8 @@ mod tests {
     #[test]
     fn kernel_loss_events_fold_into_queue_loss_without_double_counting() {
         let queue = EventQueue::new(3, LossStage::Queue);
-        queue.push(SharedEvent::new(event(1)));
-        queue.push(SharedEvent::new(loss(5, 4, LossStage::Kernel)));
-        queue.push(SharedEvent::new(event(6)));
-        queue.push(SharedEvent::new(event(7)));
-        queue.push(SharedEvent::new(event(8)));
+        let events = [event(1), loss(5, 4, LossStage::Kernel), event(6), event(7), event(8)];
+        queue.push_all(&events.into_iter().map(SharedEvent::new).collect::<Vec<_>>());
         let out = queue.pop_all(Duration::ZERO);
         assert_eq!(out[0].detail, Detail::Loss { lost: 5, stage: LossStage::Queue });
         assert_eq!(out[0].seq, 5);
