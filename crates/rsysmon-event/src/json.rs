@@ -16,8 +16,12 @@ struct Versioned<'a> {
 
 /// The event as one line of JSON, without the newline.
 pub fn to_json_line(event: &Event) -> String {
-    serde_json::to_string(&Versioned { v: SCHEMA_VERSION, event })
-        .expect("events hold only strings and numbers, which always serialize")
+    // Room for a typical event up front, so the line is not regrown as it
+    // is written.
+    let mut line = Vec::with_capacity(512);
+    serde_json::to_writer(&mut line, &Versioned { v: SCHEMA_VERSION, event })
+        .expect("events hold only strings and numbers, which always serialize");
+    String::from_utf8(line).expect("serde_json writes UTF-8")
 }
 
 #[cfg(test)]
