@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,24 @@ static inline void die(const char *what)
 {
 	perror(what);
 	exit(1);
+}
+
+/* fork + exec /bin/true + wait; returns the wait status. */
+static inline int spawn_true(void)
+{
+	static char *child_argv[] = { "/bin/true", NULL };
+	static char *child_envp[] = { NULL };
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		execve("/bin/true", child_argv, child_envp);
+		_exit(127);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) < 0)
+		die("waitpid");
+	return status;
 }
 
 #endif

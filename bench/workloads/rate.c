@@ -8,7 +8,6 @@
  */
 #include <pthread.h>
 #include <string.h>
-#include <sys/wait.h>
 #include "bench.h"
 
 #define MAX_WORKERS 64
@@ -31,17 +30,7 @@ static void one_thread(void)
 
 static void one_process(void)
 {
-	static char *child_argv[] = { "/bin/true", NULL };
-	static char *child_envp[] = { NULL };
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		execve("/bin/true", child_argv, child_envp);
-		_exit(127);
-	}
-	if (waitpid(pid, NULL, 0) < 0)
-		die("waitpid");
+	spawn_true();
 }
 
 struct worker {

@@ -30,16 +30,14 @@ mod tests {
     use crate::event::{Detail, LossStage};
     use chrono::TimeZone;
 
+    fn event(seq: u64, nanos: u32, tid: u32, comm: &str, detail: Detail) -> Event {
+        let time = chrono::Utc.timestamp_opt(1_700_000_000, nanos).unwrap();
+        Event { seq, time, pid: 10, tid, comm: comm.into(), detail }
+    }
+
     #[test]
     fn json_line_has_common_fields_kind_and_nanosecond_utc_time() {
-        let event = Event {
-            seq: 7,
-            time: chrono::Utc.timestamp_opt(1_700_000_000, 5).unwrap(),
-            pid: 10,
-            tid: 11,
-            comm: "a\nb".into(),
-            detail: Detail::Loss { lost: 3, stage: LossStage::Kernel },
-        };
+        let event = event(7, 5, 11, "a\nb", Detail::Loss { lost: 3, stage: LossStage::Kernel });
         let line = to_json_line(&event);
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -54,14 +52,7 @@ mod tests {
 
     #[test]
     fn exec_blocked_has_path_and_rule() {
-        let event = Event {
-            seq: 8,
-            time: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-            pid: 10,
-            tid: 10,
-            comm: "sh".into(),
-            detail: Detail::ExecBlocked { path: "/tmp/x/evil".into(), rule: "/tmp/x/".into() },
-        };
+        let event = event(8, 0, 10, "sh", Detail::ExecBlocked { path: "/tmp/x/evil".into(), rule: "/tmp/x/".into() });
         let v: serde_json::Value = serde_json::from_str(&to_json_line(&event)).unwrap();
         assert_eq!(v["kind"], "exec-blocked");
         assert_eq!(v["path"], "/tmp/x/evil");
@@ -70,23 +61,16 @@ mod tests {
 
     #[test]
     fn image_load_fields_are_integers_and_null_ns_path() {
-        let event = Event {
-            seq: 1,
-            time: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-            pid: 10,
-            tid: 11,
-            comm: "python3".into(),
-            detail: Detail::ImageLoad {
-                base: 0x7f3a_1c20_0000,
-                size: 4096,
-                path: "/usr/lib/libc.so.6".into(),
-                ns_path: None,
-                dev: 2049,
-                inode: 7,
-                via: crate::ImageVia::Interpreter,
-                blocked: false,
-            },
-        };
+        let event = event(1, 0, 11, "python3", Detail::ImageLoad {
+            base: 0x7f3a_1c20_0000,
+            size: 4096,
+            path: "/usr/lib/libc.so.6".into(),
+            ns_path: None,
+            dev: 2049,
+            inode: 7,
+            via: crate::ImageVia::Interpreter,
+            blocked: false,
+        });
         let v: serde_json::Value = serde_json::from_str(&to_json_line(&event)).unwrap();
         assert_eq!(v["kind"], "image-load");
         assert_eq!(v["base"], 0x7f3a_1c20_0000u64);

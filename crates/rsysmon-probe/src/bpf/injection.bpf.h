@@ -213,14 +213,19 @@ int on_openat_exit(struct trace_event_raw_sys_exit *ctx)
 	return opened_with_flags(ctx->ret, PT_REGS_PARM3_SYSCALL(syscall_regs()));
 }
 
-/* openat2's flags are in user memory; it is rare enough to check every
- * descriptor it returns. */
+/* openat2's flags are in user memory and creat always writes: both are
+ * rare enough to check every descriptor they return. */
+static __always_inline int opened_any(long fd)
+{
+	if (fd >= 0)
+		opened(fd);
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int on_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (ctx->ret >= 0)
-		opened(ctx->ret);
-	return 0;
+	return opened_any(ctx->ret);
 }
 
 #if defined(__TARGET_ARCH_x86)
@@ -234,9 +239,7 @@ int on_open_exit(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_creat")
 int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (ctx->ret >= 0)
-		opened(ctx->ret);
-	return 0;
+	return opened_any(ctx->ret);
 }
 #endif
 
