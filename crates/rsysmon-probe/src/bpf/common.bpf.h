@@ -82,17 +82,18 @@ static __always_inline void submit(void *rec, __u32 size)
 
 static __always_inline bool is_kernel_thread(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, flags) & PF_KTHREAD;
+	return task->flags & PF_KTHREAD;
 }
 
-/* Fill the common header. `task` is the task the event is about. */
+/* Fill the common header. `task` is the task the event is about, a BTF
+ * pointer: its fields are read with direct loads. */
 static __always_inline void fill_header(struct record_header *h, __u32 kind, struct task_struct *task)
 {
 	h->kind = kind;
 	h->time_ns = bpf_ktime_get_boot_ns();
-	h->pid = BPF_CORE_READ(task, tgid);
-	h->tid = BPF_CORE_READ(task, pid);
-	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), BPF_CORE_READ(task, group_leader, comm));
+	h->pid = task->tgid;
+	h->tid = task->pid;
+	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), task->group_leader->comm);
 }
 
 #endif /* RSYSMON_COMMON_BPF_H */

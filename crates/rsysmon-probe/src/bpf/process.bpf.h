@@ -5,7 +5,9 @@
  *
  * All three are BTF tracepoints in the scheduler; they cost nothing while
  * idle and run in the context of the task doing the work (the parent for
- * fork, the exec'ing task for exec, the dying task for exit).
+ * fork, the exec'ing task for exec, the dying task for exit). Their
+ * arguments are BTF pointers, read with direct loads (faulting-safe, no
+ * helper call per field).
  */
 #ifndef RSYSMON_PROCESS_BPF_H
 #define RSYSMON_PROCESS_BPF_H
@@ -30,14 +32,14 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (!buf)
 		return 0;
 
-	__u32 tgid = BPF_CORE_READ(child, tgid);
-	__u32 tid = BPF_CORE_READ(child, pid);
-	struct task_struct *current = (struct task_struct *)bpf_get_current_task_btf();
+	__u32 tgid = child->tgid;
+	__u32 tid = child->pid;
+	struct task_struct *current = bpf_get_current_task_btf();
 
 	if (tgid != tid) {
 		struct thread_create_record *rec = (void *)buf;
 		fill_header(&rec->header, RECORD_THREAD_CREATE, child);
-		rec->creator_tid = BPF_CORE_READ(current, pid);
+		rec->creator_tid = current->pid;
 		rec->_pad = 0;
 		rec->header.size = sizeof(*rec);
 		submit(rec, sizeof(*rec));
@@ -47,20 +49,20 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 
 	struct process_create_record *rec = (void *)buf;
 	fill_header(&rec->header, RECORD_PROCESS_CREATE, child);
-	struct task_struct *real_parent = BPF_CORE_READ(child, real_parent);
-	rec->ppid = BPF_CORE_READ(real_parent, tgid);
-	bpf_probe_read_kernel_str(rec->parent_comm, sizeof(rec->parent_comm),
-				  BPF_CORE_READ(real_parent, group_leader, comm));
-	rec->creator_tid = BPF_CORE_READ(current, pid);
-	rec->uid = BPF_CORE_READ(child, cred, uid.val);
-	rec->gid = BPF_CORE_READ(child, cred, gid.val);
+	struct task_struct *real_parent = child->real_parent;
+	rec->ppid = real_parent->tgid;
+	bpf_probe_read_kernel_str(rec->parent_comm, sizeof(rec->parent_comm), real_parent->group_leader->comm);
+	rec->creator_tid = current->pid;
+	rec->uid = child->cred->uid.val;
+	rec->gid = child->cred->gid.val;
 	__builtin_memset(rec->_pad, 0, sizeof(rec->_pad));
 
 	/* The image is inherited: the child's mm (a copy, or the parent's own
 	 * for vfork/CLONE_VM) points at the parent's exe_file. */
 	__u32 off = sizeof(*rec);
 	rec->exe_flags = 0;
-	struct file *exe = BPF_CORE_READ(child, mm, exe_file);
+	struct mm_struct *mm = child->mm;
+	struct file *exe = mm ? mm->exe_file : NULL;
 	if (exe)
 		rec->exe_flags = append_path(&off, RECORD_PATH_MAX, &exe->f_path);
 	rec->exe_len = off - sizeof(*rec);
@@ -91,15 +93,15 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	__builtin_memset(rec->_pad, 0, sizeof(rec->_pad));
 
 	__u32 off = sizeof(*rec);
-	struct file *file = BPF_CORE_READ(bprm, file);
+	struct file *file = bprm->file;
 	rec->exe_flags = append_path(&off, RECORD_PATH_MAX, &file->f_path);
 	rec->exe_len = off - sizeof(*rec);
 
 	/* argv lives in the new image's stack, written by the kernel moments
 	 * ago, so the pages are present and a non-faulting read finds them. */
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
-	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+	struct mm_struct *mm = task->mm;
+	unsigned long arg_start = mm->arg_start;
+	unsigned long arg_end = mm->arg_end;
 	__u32 argv_len = 0;
 	rec->argv_truncated = 0;
 	if (arg_end > arg_start) {
@@ -117,7 +119,7 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	rec->argv_len = argv_len;
 
 	__u32 cwd_start = off;
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct fs_struct *fs = task->fs;
 	rec->cwd_flags = append_path(&off, RECORD_PATH_MAX, &fs->pwd);
 	rec->cwd_len = off - cwd_start;
 
@@ -145,15 +147,15 @@ int BPF_PROG(on_exit, struct task_struct *task, bool group_dead)
 
 	struct exit_record *rec = (void *)buf;
 	fill_header(&rec->header, group_dead ? RECORD_PROCESS_EXIT : RECORD_THREAD_EXIT, task);
-	__u32 code = BPF_CORE_READ(task, exit_code);
+	__u32 code = task->exit_code;
 	if (group_dead) {
-		struct signal_struct *sig = BPF_CORE_READ(task, signal);
-		if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
-			code = BPF_CORE_READ(sig, group_exit_code);
+		struct signal_struct *sig = task->signal;
+		if (sig->flags & SIGNAL_GROUP_EXIT)
+			code = sig->group_exit_code;
 	}
 	rec->exit_code = code;
 	rec->_pad = 0;
-	rec->start_time_ns = BPF_CORE_READ(task, start_boottime);
+	rec->start_time_ns = task->start_boottime;
 	rec->header.size = sizeof(*rec);
 	submit(rec, sizeof(*rec));
 	return 0;
