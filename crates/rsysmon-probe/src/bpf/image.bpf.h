@@ -352,15 +352,15 @@ static __always_inline void scan_pass(struct task_struct *task, struct image_sca
  * interpreter was loaded, or 0 for a program without one. */
 static __always_inline __u64 interpreter_base(struct mm_struct *mm)
 {
+	/* Unrolled, so every index is a constant and `mm`, a BTF pointer, is
+	 * read with direct loads. */
+#pragma unroll
 	for (int i = 0; i < AUXV_PAIRS; i++) {
-		unsigned long type = 0, value = 0;
-		bpf_core_read(&type, sizeof(type), &mm->saved_auxv[2 * i]);
+		unsigned long type = mm->saved_auxv[2 * i];
 		if (type == AT_NULL)
 			return 0;
-		if (type == AT_BASE) {
-			bpf_core_read(&value, sizeof(value), &mm->saved_auxv[2 * i + 1]);
-			return value;
-		}
+		if (type == AT_BASE)
+			return mm->saved_auxv[2 * i + 1];
 	}
 	return 0;
 }
@@ -567,12 +567,12 @@ int BPF_PROG(on_exec_images, struct task_struct *task, pid_t old_pid, struct lin
 	if (!include_kernel_threads && is_kernel_thread(task))
 		return 0;
 	struct task_struct *current = bpf_get_current_task_btf();
-	struct mm_struct *mm = BPF_CORE_READ(current, mm);
+	struct mm_struct *mm = current->mm;
 	if (!mm)
 		return 0;
 	/* A new address space holds a handful of VMAs, the program's lowest:
 	 * the pass starts at 0. The interpreter's lowest address is AT_BASE. */
-	image_mapped(current, BPF_CORE_READ(mm, start_code), 0, 0, ~0ULL, IMAGE_VIA_EXEC);
+	image_mapped(current, mm->start_code, 0, 0, ~0ULL, IMAGE_VIA_EXEC);
 	__u64 interp = interpreter_base(mm);
 	if (interp)
 		image_mapped(current, interp, interp - 1, 0, ~0ULL, IMAGE_VIA_INTERPRETER);

@@ -173,16 +173,18 @@ int on_vm_writev_exit(struct trace_event_raw_sys_exit *ctx)
 static __always_inline void opened(long fd)
 {
 	struct task_struct *current = bpf_get_current_task_btf();
-	struct fdtable *fdt = BPF_CORE_READ(current, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct fdtable *fdt = current->files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
 		return;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
-	bpf_core_read(&file, sizeof(file), &fds[fd]);
-	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+	struct file **fds = fdt->fd;
+	struct file *slot = NULL;
+	bpf_core_read(&slot, sizeof(slot), &fds[fd]);
+	/* A number to the verifier until cast back to its kernel type. */
+	struct file *file = bpf_core_cast(slot, struct file);
+	if (!slot || !(file->f_mode & FMODE_WRITE))
 		return;
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	if (BPF_CORE_READ(inode, i_sb, s_magic) != PROC_SUPER_MAGIC)
+	struct inode *inode = file->f_inode;
+	if (inode->i_sb->s_magic != PROC_SUPER_MAGIC)
 		return;
 	struct qstr name = BPF_CORE_READ(file, f_path.dentry, d_name);
 	char text[4] = {};
@@ -246,8 +248,8 @@ int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 /* Called by the fork probe for a new thread `child` created by `current`. */
 static __always_inline void check_remote_thread(struct task_struct *current, struct task_struct *child)
 {
-	__u32 creator_tid = BPF_CORE_READ(current, pid);
-	__u32 tgid = BPF_CORE_READ(current, tgid);
+	__u32 creator_tid = current->pid;
+	__u32 tgid = current->tgid;
 	struct takeover *t = bpf_map_lookup_elem(&takeovers, &creator_tid);
 	if (!t)
 		t = bpf_map_lookup_elem(&takeovers, &tgid);
