@@ -121,6 +121,7 @@ struct image_scan {
 	__u16 path_len, fs_path_len;
 	__u8 path_flags, fs_path_flags;
 	__u8 found;          /* the last lookup found a VMA of the file */
+	__u8 paths;          /* the paths are written in the record */
 	__u8 exec;           /* the anchor VMA is executable */
 	__u8 any_exec;       /* some VMA of the run is executable */
 	__u8 other_exec;
@@ -287,7 +288,7 @@ static __always_inline void write_paths(struct image_scan *s, struct file *file)
 		s->fs_path_len = off - start;
 	}
 	s->off = off;
-	s->found = 1;
+	s->paths = 1;
 }
 
 /* bpf_find_vma callback on the anchor, to write the paths when the upward
@@ -435,7 +436,7 @@ static __always_inline void image_mapped(struct task_struct *task, __u64 anchor,
 	s->exec_hi = exec_hi;
 	s->via = via;
 	s->busy = 0;
-	s->found = 0;
+	s->paths = 0;
 
 	scan_pass(task, s, from, true);
 	if (!s->reached && s->steps > IMAGE_SCAN_MAX && !s->busy)
@@ -453,11 +454,11 @@ static __always_inline void image_mapped(struct task_struct *task, __u64 anchor,
 	__u8 flags = 0;
 	if (!judge(task, s, via, &flags))
 		return;
-	if (!s->found) {
+	if (!s->paths) {
 		long err = bpf_find_vma(task, anchor, image_paths, NULL, 0);
 		if (err == -EBUSY)
 			goto busy;
-		if (err || !s->found)
+		if (err || !s->paths)
 			return; /* unmapped by another thread meanwhile */
 	}
 
