@@ -150,6 +150,28 @@ fn mprotect_adding_exec_to_a_file_mapping_is_one_image_load() {
 }
 
 #[test]
+fn a_file_mapped_far_into_it_above_many_mappings_is_found_at_its_address() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("far-offset-{}", std::process::id()));
+    let (pid, lines) = run_program(&program("exec_map_far_offset"), &[file.to_str().unwrap()]);
+    let tid = field(&lines, "tid ")[0];
+    let base = hex(&lines, "base ")[0];
+
+    let events = monitor.wait_for("the process exit", |e| !of(e, "process-exit", pid).is_empty());
+    let path = real(file.to_str().unwrap());
+    std::fs::remove_file(&file).unwrap();
+    let loads = with_path(&events, pid, &path);
+    assert_eq!(loads.len(), 1, "{loads:#?}");
+    assert_eq!(loads[0]["via"], "mmap");
+    assert_eq!(loads[0]["base"].as_u64(), Some(base));
+    assert_eq!(loads[0]["tid"], tid);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    assert_eq!(loads[0]["size"].as_u64(), Some(page));
+}
+
+#[test]
 fn fileless_image_from_a_memfd_is_marked_memfd() {
     require_root!();
     let monitor = Monitor::start(&[]);
