@@ -137,12 +137,12 @@ fn exec_from_a_non_leader_thread_keeps_the_process_id() {
 fn a_renamed_process_is_reported_under_its_new_name() {
     require_root!();
     let monitor = Monitor::start(&[]);
-    let (pid, lines) = run_program(&program("rename_self"), &["renamed-proc"]);
+    let (pid, lines) = run_program(&program("threads"), &["1", "renamed-proc"]);
     let tid = support::field(&lines, "tid ")[0];
 
     let events = monitor.wait_for("the exit", |e| !of(e, "process-exit", pid).is_empty());
     let exec = one(&events, "process-exec", pid);
-    assert!(exec["comm"].as_str().unwrap().starts_with("rename_self"), "{exec}");
+    assert!(exec["comm"].as_str().unwrap().starts_with("threads"), "{exec}");
     let thread = one(&events, "thread-create", pid);
     assert_eq!(thread["tid"], tid);
     assert_eq!(thread["comm"], "renamed-proc");
