@@ -44,11 +44,11 @@ impl Hub {
 
     /// Hand events, in order, to the history and to every subscriber: each
     /// queue is locked and its reader woken once for the whole batch.
-    pub fn publish_all(&self, events: Vec<Event>) {
+    pub fn publish_all(&self, events: impl IntoIterator<Item = Event>) {
+        let events: Vec<Shared> = events.into_iter().map(SharedEvent::new).collect();
         if events.is_empty() {
             return;
         }
-        let events: Vec<Shared> = events.into_iter().map(SharedEvent::new).collect();
         let mut subscribers = self.subscribers();
         // Subscribers that went away are dropped here, on the next batch.
         subscribers.retain(|s| !s.is_closed());

@@ -39,7 +39,8 @@ pub fn pump(
 ) -> anyhow::Result<Stats> {
     let sensor = RefCell::new(sensor);
     let batch = RefCell::new(Vec::with_capacity(BATCH));
-    let flush = || hub.publish_all(std::mem::replace(&mut *batch.borrow_mut(), Vec::with_capacity(BATCH)));
+    // Draining keeps the batch's buffer for the next one.
+    let flush = || hub.publish_all(batch.borrow_mut().drain(..));
     let reader = probes.reader(|bytes| {
         if let Some(event) = sensor.borrow_mut().on_record(bytes) {
             let full = {
