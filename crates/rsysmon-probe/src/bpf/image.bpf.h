@@ -231,24 +231,17 @@ static __always_inline long check_anchor(struct image_scan *s, struct vm_area_st
 	return 0;
 }
 
-/* bpf_find_vma callback just below `lo` or at `hi`: does the run go on? */
+/* bpf_find_vma callback just below `lo`: does the run go on downward? */
 static long neighbour_vma(struct task_struct *task, struct vm_area_struct *vma, void *unused)
 {
 	struct image_scan *s = image_scan_state();
 	if (!s)
 		return 0;
 	struct file *file = vma->vm_file;
-	if (!file || file->f_inode != s->inode)
+	if (!file || file->f_inode != s->inode || vma->vm_end != s->lo)
 		return 0;
-	__u64 start = vma->vm_start;
-	__u64 end = vma->vm_end;
-	if (end == s->lo)
-		s->lo = start;
-	else if (start == s->hi)
-		s->hi = end;
-	else
-		return 0;
-	note_exec(s, vma, start, end);
+	s->lo = vma->vm_start;
+	note_exec(s, vma, s->lo, vma->vm_end);
 	s->found = 1;
 	return 0;
 }
