@@ -28,7 +28,11 @@ fn main() {
         .derive_default(true)
         .layout_tests(true)
         .generate()
-        .unwrap_or_else(|e| panic!("generating record layouts from {RECORDS_HEADER} failed (is libclang installed? run `make deps`): {e}"))
+        .unwrap_or_else(|e| {
+            panic!(
+                "generating record layouts from {RECORDS_HEADER} failed (is libclang installed? run `make deps`): {e}"
+            )
+        })
         .write_to_file(out.join("records.rs"))
         .expect("writing records.rs");
 

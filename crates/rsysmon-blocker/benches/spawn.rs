@@ -67,7 +67,8 @@ fn main() {
     }
     let spawns = env_or("SPAWNS", 300);
     let rounds = env_or("ROUNDS", 30);
-    let sets = [("1 rule", rules(1), false), ("10,000 rules", rules(10_000), false), ("1 rule, uncached", rules(1), true)];
+    let sets =
+        [("1 rule", rules(1), false), ("10,000 rules", rules(10_000), false), ("1 rule, uncached", rules(1), true)];
     let mut baseline = Vec::new();
     let mut monitored: Vec<Vec<Duration>> = vec![Vec::new(); sets.len()];
     let mut stats: Vec<Vec<BlockerStats>> = vec![Vec::new(); sets.len()];

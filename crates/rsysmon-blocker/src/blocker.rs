@@ -164,8 +164,7 @@ impl Blocker {
         // The watcher holds the group weakly, so the decider's exit alone
         // closes it (see the module documentation).
         let weak_group = Arc::downgrade(&group);
-        let decider =
-            Decider { group, proc_fds, rules, on_block, counters, cache, own_pid: std::process::id() as i32 };
+        let decider = Decider { group, proc_fds, rules, on_block, counters, cache, own_pid: std::process::id() as i32 };
         blocker.decider = Some(
             thread::Builder::new()
                 .name("exec-decider".into())

@@ -101,7 +101,8 @@ mod tests {
 
     #[test]
     fn filters_round_trip_as_json_and_reject_unknown_fields() {
-        let filter = Filter { kinds: [EventKind::ProcessExec].into(), pids: [1, 2].into(), comm: Some("b?sh".parse().unwrap()) };
+        let filter =
+            Filter { kinds: [EventKind::ProcessExec].into(), pids: [1, 2].into(), comm: Some("b?sh".parse().unwrap()) };
         let json = serde_json::to_string(&filter).unwrap();
         assert_eq!(json, r#"{"kinds":["process-exec"],"pids":[1,2],"comm":"b?sh"}"#);
         assert_eq!(serde_json::from_str::<Filter>(&json).unwrap(), filter);

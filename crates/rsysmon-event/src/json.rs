@@ -61,16 +61,22 @@ mod tests {
 
     #[test]
     fn image_load_fields_are_integers_and_null_ns_path() {
-        let event = event(1, 0, 11, "python3", Detail::ImageLoad {
-            base: 0x7f3a_1c20_0000,
-            size: 4096,
-            path: "/usr/lib/libc.so.6".into(),
-            ns_path: None,
-            dev: 2049,
-            inode: 7,
-            via: crate::ImageVia::Interpreter,
-            blocked: false,
-        });
+        let event = event(
+            1,
+            0,
+            11,
+            "python3",
+            Detail::ImageLoad {
+                base: 0x7f3a_1c20_0000,
+                size: 4096,
+                path: "/usr/lib/libc.so.6".into(),
+                ns_path: None,
+                dev: 2049,
+                inode: 7,
+                via: crate::ImageVia::Interpreter,
+                blocked: false,
+            },
+        );
         let v: serde_json::Value = serde_json::from_str(&to_json_line(&event)).unwrap();
         assert_eq!(v["kind"], "image-load");
         assert_eq!(v["base"], 0x7f3a_1c20_0000u64);

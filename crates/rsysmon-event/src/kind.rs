@@ -80,10 +80,7 @@ impl FromStr for EventKind {
     type Err = UnknownKind;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| UnknownKind { given: s.to_string() })
+        EventKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| UnknownKind { given: s.to_string() })
     }
 }
 

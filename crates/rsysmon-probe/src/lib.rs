@@ -12,7 +12,7 @@ mod loader;
 pub mod records;
 mod skel;
 
-pub use decode::{decode, Creator, DecodeError, Header, ImageVia, KernelPath, KernelRecord, TamperMethod};
 pub use blocked_files::BlockedFiles;
+pub use decode::{decode, Creator, DecodeError, Header, ImageVia, KernelPath, KernelRecord, TamperMethod};
 pub use file_id::FileId;
 pub use loader::{ProbeConfig, ProbeError, Probes, RecordReader};

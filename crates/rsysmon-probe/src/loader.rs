@@ -13,9 +13,9 @@ use std::time::Duration;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
+use crate::blocked_files::BlockedFiles;
 use crate::file_id::FileId;
 use crate::records::record_loss_slot;
-use crate::blocked_files::BlockedFiles;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
 
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -37,14 +37,20 @@ pub struct ProbeConfig {
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        Self { include_kernel_threads: false, ring_buffer_bytes: 8 << 20, remote_thread_window: Duration::from_secs(10) }
+        Self {
+            include_kernel_threads: false,
+            ring_buffer_bytes: 8 << 20,
+            remote_thread_window: Duration::from_secs(10),
+        }
     }
 }
 
 /// Why the probes could not be loaded or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("the kernel has no BTF ({KERNEL_BTF} is missing): rsysmon needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")]
+    #[error(
+        "the kernel has no BTF ({KERNEL_BTF} is missing): rsysmon needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+    )]
     NoKernelBtf,
     #[error("permission denied loading BPF probes: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)")]
     PermissionDenied,
@@ -86,9 +92,8 @@ impl Probes {
         // a process loads the probes once, so that storage (a few pointers)
         // is given the process's lifetime.
         let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = RsysmonSkelBuilder::default()
-            .open(storage)
-            .map_err(|e| ProbeError::bpf("open the BPF object", e))?;
+        let mut open =
+            RsysmonSkelBuilder::default().open(storage).map_err(|e| ProbeError::bpf("open the BPF object", e))?;
 
         let ring_bytes = config.ring_buffer_bytes.max(PAGE_SIZE).next_power_of_two();
         let rodata = open.maps.rodata_data.as_deref_mut().expect("rsysmon.bpf.c has .rodata");
@@ -103,10 +108,7 @@ impl Probes {
         rodata.host_mnt_ns = std::fs::metadata(OWN_MOUNT_NS).map_err(ProbeError::MountNamespace)?.ino() as u32;
         // SAFETY: sysconf has no preconditions; _SC_PAGESIZE always succeeds on Linux.
         rodata.page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-        open.maps
-            .events
-            .set_max_entries(ring_bytes as u32)
-            .map_err(|e| ProbeError::bpf("size the ring buffer", e))?;
+        open.maps.events.set_max_entries(ring_bytes as u32).map_err(|e| ProbeError::bpf("size the ring buffer", e))?;
 
         let mut skel = open.load().map_err(|e| ProbeError::bpf("load the BPF programs", e))?;
 
@@ -115,9 +117,7 @@ impl Probes {
         for prog in skel.object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
             let section = prog.section().to_string_lossy().into_owned();
-            let link = prog
-                .attach()
-                .map_err(|e| ProbeError::bpf(format!("attach probe {name} ({section})"), e))?;
+            let link = prog.attach().map_err(|e| ProbeError::bpf(format!("attach probe {name} ({section})"), e))?;
             links.push(link);
             attached.push(section);
         }

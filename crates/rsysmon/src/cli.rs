@@ -321,7 +321,8 @@ mod tests {
 
     #[test]
     fn client_commands_take_filters_and_a_socket() {
-        let cli = Cli::try_parse_from(["rsysmon", "watch", "--comm", "ssh*", "--pid", "4", "--socket", "/tmp/s"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["rsysmon", "watch", "--comm", "ssh*", "--pid", "4", "--socket", "/tmp/s"]).unwrap();
         let Command::Watch(args) = cli.command else { panic!("parsed as another command") };
         assert_eq!(args.socket.socket, PathBuf::from("/tmp/s"));
         let filter = args.filter.filter();

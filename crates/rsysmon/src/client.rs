@@ -53,8 +53,8 @@ pub fn block(command: BlockCommand) -> anyhow::Result<()> {
         }
         BlockCommand::List { json, socket } => {
             let (header, _) = send(&socket.socket, &Request::BlockList {})?;
-            let rules: Vec<String> =
-                serde_json::from_value(header["rules"].clone()).context("the daemon sent rules this client cannot read")?;
+            let rules: Vec<String> = serde_json::from_value(header["rules"].clone())
+                .context("the daemon sent rules this client cannot read")?;
             if json {
                 println!("{}", serde_json::to_string(&rules)?);
             } else {
@@ -69,7 +69,8 @@ pub fn block(command: BlockCommand) -> anyhow::Result<()> {
 
 pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     let (header, _) = send(&args.socket.socket, &Request::Status {})?;
-    let status: Status = serde_json::from_value(header["status"].clone()).context("the daemon sent a status this client cannot read")?;
+    let status: Status =
+        serde_json::from_value(header["status"].clone()).context("the daemon sent a status this client cannot read")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
@@ -107,7 +108,10 @@ fn send(socket: &Path, request: &Request) -> anyhow::Result<(Value, BufReader<Un
     }
     let header: Value = serde_json::from_str(&header).context("the daemon's answer is not JSON")?;
     if header["v"].as_u64() != Some(PROTOCOL_VERSION) && header["ok"] != true {
-        anyhow::bail!("protocol version mismatch: this client speaks {PROTOCOL_VERSION}, the daemon answered {}", header["v"]);
+        anyhow::bail!(
+            "protocol version mismatch: this client speaks {PROTOCOL_VERSION}, the daemon answered {}",
+            header["v"]
+        );
     }
     if header["ok"] != true {
         anyhow::bail!("the daemon refused: {}", header["error"].as_str().unwrap_or("no reason given"));

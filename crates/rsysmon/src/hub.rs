@@ -56,8 +56,7 @@ impl Hub {
             s.push_all(&events);
         }
         drop(subscribers);
-        let detections: Vec<Shared> =
-            events.iter().filter(|e| e.kind() == EventKind::RemoteThread).cloned().collect();
+        let detections: Vec<Shared> = events.iter().filter(|e| e.kind() == EventKind::RemoteThread).cloned().collect();
         self.detections.push_all(&detections);
         if let Some(history) = &self.history {
             history.push_all(&events);
@@ -116,7 +115,14 @@ mod tests {
     use std::time::Duration;
 
     fn event(seq: u64) -> Event {
-        Event { seq, time: Default::default(), pid: 1, tid: 1, comm: "x".into(), detail: Detail::ThreadCreate { creator_tid: 1 } }
+        Event {
+            seq,
+            time: Default::default(),
+            pid: 1,
+            tid: 1,
+            comm: "x".into(),
+            detail: Detail::ThreadCreate { creator_tid: 1 },
+        }
     }
 
     #[test]

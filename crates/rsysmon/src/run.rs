@@ -16,8 +16,8 @@ use rsysmon_probe::{ProbeConfig, Probes};
 
 use crate::blocking;
 use crate::cli::RunArgs;
-use crate::exec_rules::ExecRules;
 use crate::clock::BootClock;
+use crate::exec_rules::ExecRules;
 use crate::hub::Hub;
 use crate::mounts::HostMounts;
 use crate::output::{write_events, Format};

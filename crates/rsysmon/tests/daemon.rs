@@ -159,7 +159,8 @@ fn only_root_and_the_read_group_may_read() {
 #[test]
 fn clients_explain_a_missing_daemon_and_a_version_mismatch() {
     require_root!();
-    let out = Command::new(support::RSYSMON).args(["status", "--socket", "/nonexistent/rsysmon.sock"]).output().unwrap();
+    let out =
+        Command::new(support::RSYSMON).args(["status", "--socket", "/nonexistent/rsysmon.sock"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.starts_with("rsysmon: the daemon is not running"), "{stderr}");
@@ -197,7 +198,7 @@ fn garbage_on_the_socket_hurts_only_its_sender() {
     }
     drop(send(b"\xff\xfe\xfd\n"));
     drop(send(br#"{"v":1,"op":"wat"#)); // half a request, then gone
-    // 100 MB without a newline: the daemon gives up after 64 KiB.
+                                        // 100 MB without a newline: the daemon gives up after 64 KiB.
     let mut flood = UnixStream::connect(&daemon.socket).unwrap();
     flood.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
     let chunk = vec![b'x'; 1 << 20];

@@ -108,14 +108,17 @@ fn gdb_calling_a_function_is_a_remote_thread_by_gdb_unless_allowed() {
     let tid = target.remote_tid();
     assert!(gdb.wait().unwrap().success());
 
-    let events = monitor.wait_for("gdb's remote thread", |e| remote_threads_in(e, target.pid).iter().any(|r| r["tid"] == tid));
+    let events =
+        monitor.wait_for("gdb's remote thread", |e| remote_threads_in(e, target.pid).iter().any(|r| r["tid"] == tid));
     let remote = remote_threads_in(&events, target.pid).into_iter().find(|r| r["tid"] == tid).unwrap();
     assert_eq!(remote["creator_pid"], gdb_pid);
     assert_eq!(remote["creator_comm"], "gdb");
     drop(monitor);
 
     // The same with gdb allow-listed: the thread is seen, not reported as remote.
-    let gdb_exe = support::real(&String::from_utf8(Command::new("which").arg("gdb").output().unwrap().stdout).unwrap().trim().to_string());
+    let gdb_exe = support::real(
+        &String::from_utf8(Command::new("which").arg("gdb").output().unwrap().stdout).unwrap().trim().to_string(),
+    );
     let monitor = Monitor::start(&["--allow-remote-creator", &gdb_exe]);
     let mut gdb = gdb_call(target.pid);
     let tid = target.remote_tid();
@@ -135,7 +138,8 @@ fn ordinary_threads_forks_strace_and_self_writes_are_not_remote() {
     strace.args(["-f", "-o", "/dev/null"]).arg(program("threads")).arg("50");
     let strace_out = die_with_test(&mut strace).stdout(Stdio::piped()).spawn().unwrap().wait_with_output().unwrap();
     assert!(strace_out.status.success());
-    let traced_pid = field(&String::from_utf8_lossy(&strace_out.stdout).lines().map(str::to_string).collect::<Vec<_>>(), "pid ")[0];
+    let traced_pid =
+        field(&String::from_utf8_lossy(&strace_out.stdout).lines().map(str::to_string).collect::<Vec<_>>(), "pid ")[0];
     let mut storm = Command::new("/bin/sh");
     storm.args(["-c", "for i in $(seq 100); do /bin/true; done"]);
     let storm = die_with_test(&mut storm).spawn().unwrap();

@@ -19,9 +19,9 @@ use rsysmon_probe::{ProbeConfig, Probes};
 
 use crate::blocking;
 use crate::cli::DaemonArgs;
-use crate::exec_rules::ExecRules;
 use crate::clock::BootClock;
 use crate::config::{Config, DEFAULT_CONFIG};
+use crate::exec_rules::ExecRules;
 use crate::hub::Hub;
 use crate::mounts::HostMounts;
 use crate::pipeline::{pump, stop_on_signals};
@@ -135,9 +135,14 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         state.rules.list().len(),
         blocking.blocker.coverage().marked.len()
     );
-    let result = pump(&probes, Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy), &state.hub, &stop, &state.stats, &mut |sensor, hub| {
-        blocking.publish_refusals(sensor, hub)
-    });
+    let result = pump(
+        &probes,
+        Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy),
+        &state.hub,
+        &stop,
+        &state.stats,
+        &mut |sensor, hub| blocking.publish_refusals(sensor, hub),
+    );
     // Answer every exec still waiting before anything else goes away.
     let stopped = blocking.blocker.stop();
     state.hub.close();
@@ -153,7 +158,9 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RSYSMON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();

@@ -33,10 +33,14 @@ impl Daemon {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let socket = dir.path().join("rsysmon.sock");
         let config_path = dir.path().join("config.toml");
-        std::fs::write(&config_path, format!(
+        std::fs::write(
+            &config_path,
+            format!(
                 "{config}\n[blocking]\nrules_file = {:?}\n[socket]\npath = {socket:?}\n{socket_lines}\n",
                 dir.path().join("rules.json")
-            )).unwrap();
+            ),
+        )
+        .unwrap();
         Self::start_with(dir, socket, config_path)
     }
 

@@ -35,7 +35,13 @@ impl Target {
         assert_eq!((words[0], words[2], words[4]), ("pid", "entry", "trigger"), "{first}");
         let pid = words[1].parse().unwrap();
         assert_eq!(pid, child.id());
-        Target { pid, entry: words[3].trim_start_matches("0x").into(), trigger: words[5].trim_start_matches("0x").into(), lines, child }
+        Target {
+            pid,
+            entry: words[3].trim_start_matches("0x").into(),
+            trigger: words[5].trim_start_matches("0x").into(),
+            lines,
+            child,
+        }
     }
 
     /// The tid of the next thread the target reports starting.
@@ -51,4 +57,3 @@ impl Drop for Target {
         let _ = self.child.wait();
     }
 }
-
