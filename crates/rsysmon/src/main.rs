@@ -4,23 +4,12 @@
 mod blocking;
 mod cli;
 mod client;
-mod clock;
-mod config;
 mod daemon;
-mod exec_rules;
 mod hub;
-mod mounts;
 mod output;
 mod pipeline;
-mod privilege;
-mod process_table;
 mod protocol;
-mod queue;
-mod remote_policy;
-mod run;
 mod sensor;
-mod shared_event;
-mod stats;
 
 use std::process::ExitCode;
 
@@ -29,7 +18,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Run(args) => run::run(args),
+        cli::Command::Run(args) => output::run::run(args),
         cli::Command::Daemon(args) => daemon::daemon(args),
         cli::Command::Watch(args) => client::watch(args),
         cli::Command::Events(args) => client::events(args),

@@ -15,10 +15,10 @@ use serde_json::json;
 
 use super::access::{Peer, Role};
 use super::DaemonState;
+use crate::hub::shared_event::{Format, SharedEvent};
 use crate::protocol::{
     parse_request, read_line_limited, ProtocolError, Request, WireFormat, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
 };
-use crate::shared_event::{Format, SharedEvent};
 
 /// A client that says nothing for this long is disconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);

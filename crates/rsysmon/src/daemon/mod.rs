@@ -18,19 +18,19 @@ use anyhow::Context;
 use rsysmon_probe::{ProbeConfig, Probes};
 
 use crate::blocking;
+use crate::blocking::exec_rules::ExecRules;
 use crate::cli::DaemonArgs;
-use crate::clock::BootClock;
-use crate::config::{Config, DEFAULT_CONFIG};
-use crate::exec_rules::ExecRules;
 use crate::hub::Hub;
-use crate::mounts::HostMounts;
+use crate::pipeline::config::{Config, DEFAULT_CONFIG};
+use crate::pipeline::privilege::require_bpf_capabilities;
+use crate::pipeline::stats::Stats;
 use crate::pipeline::{pump, stop_on_signals};
-use crate::privilege::require_bpf_capabilities;
-use crate::process_table::ProcessTable;
 use crate::protocol::{QueueStatus, Status};
-use crate::remote_policy::RemoteThreadPolicy;
+use crate::sensor::clock::BootClock;
+use crate::sensor::host_paths::HostMounts;
+use crate::sensor::process_table::ProcessTable;
+use crate::sensor::remote_policy::RemoteThreadPolicy;
 use crate::sensor::Sensor;
-use crate::stats::Stats;
 
 use access::Access;
 

@@ -1,12 +1,14 @@
 //! Writing events out: the terminal or a file, as text or JSON lines.
 
+pub mod run;
+
 use std::io::{self, Write};
 use std::time::Duration;
 
 use rsysmon_event::Filter;
 
-use crate::queue::EventQueue;
-pub use crate::shared_event::Format;
+use crate::hub::queue::EventQueue;
+pub use crate::hub::shared_event::Format;
 
 /// Take events from `queue` and write the selected ones until the queue is
 /// closed and empty. A reader that went away (broken pipe) ends the loop

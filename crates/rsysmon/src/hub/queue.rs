@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rsysmon_event::{Detail, Event, LossStage};
 
-use crate::shared_event::{Shared, SharedEvent};
+use crate::hub::shared_event::{Shared, SharedEvent};
 
 /// Default capacity, in events.
 pub const DEFAULT_CAPACITY: usize = 10_000;

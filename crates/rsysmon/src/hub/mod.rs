@@ -4,12 +4,15 @@
 //! bounded queues that drop their oldest events (and say so) when full, so
 //! a stalled client costs itself events, never the pipeline or the others.
 
+pub mod queue;
+pub mod shared_event;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rsysmon_event::{Event, EventKind, LossStage};
 
-use crate::queue::EventQueue;
-use crate::shared_event::{Shared, SharedEvent};
+use crate::hub::queue::EventQueue;
+use crate::hub::shared_event::{Shared, SharedEvent};
 
 /// Remote-thread detections kept for `rsysmon remote-threads`.
 pub const DETECTIONS_KEPT: usize = 1000;

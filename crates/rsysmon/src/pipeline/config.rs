@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::queue::DEFAULT_CAPACITY;
+use crate::hub::queue::DEFAULT_CAPACITY;
 
 /// Where the daemon looks for its configuration by default.
 pub const DEFAULT_CONFIG: &str = "/etc/rsysmon/config.toml";

@@ -5,15 +5,20 @@
 //! one that failed decoding, takes up sequence numbers like any event, and a
 //! `loss` event stands in for them.
 
+pub mod clock;
+pub mod host_paths;
+pub mod process_table;
+pub mod remote_policy;
+
 use rsysmon_blocker::BlockedExec;
 use rsysmon_event::{Detail, Event, EventKind, ImageVia, LossStage, Termination};
 use rsysmon_probe::{decode, KernelRecord};
 
-use crate::clock::BootClock;
-use crate::mounts::HostMounts;
-use crate::process_table::ProcessTable;
-use crate::remote_policy::RemoteThreadPolicy;
-use crate::stats::Stats;
+use crate::pipeline::stats::Stats;
+use crate::sensor::clock::BootClock;
+use crate::sensor::host_paths::HostMounts;
+use crate::sensor::process_table::ProcessTable;
+use crate::sensor::remote_policy::RemoteThreadPolicy;
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
 pub struct Sensor {

@@ -4,6 +4,10 @@
 //! shareable across threads) until `stop` is set or the reader fails, and
 //! keeps a copy of the counters where other threads can read them.
 
+pub mod config;
+pub mod privilege;
+pub mod stats;
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,8 +16,8 @@ use std::time::Duration;
 use rsysmon_probe::Probes;
 
 use crate::hub::Hub;
+use crate::pipeline::stats::Stats;
 use crate::sensor::Sensor;
-use crate::stats::Stats;
 
 /// How long the reader sleeps when the probes have not woken it. Bounds how
 /// long an event can wait in the ring on a quiet system.

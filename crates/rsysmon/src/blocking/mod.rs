@@ -9,13 +9,15 @@
 //! events that happened slightly after it; its `time` is when the exec was
 //! refused.
 
+pub mod exec_rules;
+
 use std::ffi::OsString;
 use std::sync::mpsc::{channel, Receiver};
 
 use anyhow::Context;
 use rsysmon_blocker::{BlockedExec, Blocker, ExecRule, Protected, RuleSet};
 
-use crate::exec_rules::ExecRules;
+use crate::blocking::exec_rules::ExecRules;
 use crate::hub::Hub;
 use crate::sensor::Sensor;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use rsysmon_event::EventKind;
 
-use crate::queue::DEFAULT_CAPACITY;
+use crate::hub::queue::DEFAULT_CAPACITY;
 
 const ABOUT: &str = "Linux system-activity monitor and execution blocker: processes, threads, executable images \
                      and remote threads, live, from kernel probes";
@@ -169,7 +169,7 @@ pub struct DaemonArgs {
 
 impl DaemonArgs {
     /// Flags win over the configuration file.
-    pub fn apply(&self, config: &mut crate::config::Config) {
+    pub fn apply(&self, config: &mut crate::pipeline::config::Config) {
         if let Some(socket) = &self.socket {
             config.socket.path = socket.clone();
         }
@@ -186,7 +186,7 @@ impl DaemonArgs {
 #[derive(Debug, Args)]
 pub struct SocketArg {
     /// The daemon's control socket.
-    #[arg(long, value_name = "PATH", default_value = crate::config::DEFAULT_SOCKET)]
+    #[arg(long, value_name = "PATH", default_value = crate::pipeline::config::DEFAULT_SOCKET)]
     pub socket: PathBuf,
 }
 
