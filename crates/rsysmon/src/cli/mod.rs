@@ -1,12 +1,16 @@
 //! The command line.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use clap::{Args, Parser, Subcommand};
 use rsysmon_event::EventKind;
 
-use crate::hub::queue::DEFAULT_CAPACITY;
+use crate::pipeline::config::{
+    Config, DEFAULT_CONFIG, DEFAULT_SOCKET, QUEUE_EVENTS, REMOTE_WINDOW_SECS, RING_BUFFER_KIB,
+};
 
 const ABOUT: &str = "Linux system-activity monitor and execution blocker: processes, threads, executable images \
                      and remote threads, live, from kernel probes";
@@ -41,28 +45,23 @@ pub struct Cli {
     pub command: Command,
 }
 
-const DAEMON_HELP: &str = "\
-The daemon keeps the newest events (queue.max_events, default 10000) and
-serves them on a Unix socket (default /run/rsysmon/rsysmon.sock) to the
-client commands: `rsysmon watch`, `rsysmon events`, `rsysmon status`.
+/// The text after `rsysmon daemon --help`, with the defaults of the
+/// configuration file.
+fn daemon_help() -> String {
+    format!(
+        "\
+The daemon keeps the newest events (queue.max_events) and serves them on a
+Unix socket (socket.path) to the client commands: `rsysmon watch`,
+`rsysmon events`, `rsysmon status`.
 
-Configuration: TOML, /etc/rsysmon/config.toml by default (optional; every
-key has a default; flags override it):
+Configuration: TOML, {DEFAULT_CONFIG} by default (optional; every key has a
+default; flags override it). Every key, with its default:
 
-  [queue]
-  max_events = 10000       # events kept for `rsysmon events`
-  client_backlog = 10000   # events a client may fall behind before missing some
-  [socket]
-  path = \"/run/rsysmon/rsysmon.sock\"
-  read_group = \"rsysmon\"   # members may read events; only root changes state
-  [probes]
-  include_kernel_threads = false
-  ring_buffer_kib = 8192
-  [remote_threads]
-  window_secs = 10         # a thread created this soon after a takeover is remote
-  allow = [\"/usr/bin/gdb\"] # creators whose remote threads are expected
-
-Under systemd: packaging/rsysmon.service (see docs/daemon.md).";
+{}
+Under systemd: packaging/rsysmon.service (see docs/daemon.md).",
+        Config::sample()
+    )
+}
 
 const CLIENT_HELP: &str = "\
 Talks to a running `rsysmon daemon` over its control socket. Reading events
@@ -74,7 +73,7 @@ pub enum Command {
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
     /// Run the monitor as a service that clients connect to.
-    #[command(after_help = DAEMON_HELP)]
+    #[command(after_help = daemon_help())]
     Daemon(DaemonArgs),
     /// Stream events live from the daemon.
     #[command(after_help = CLIENT_HELP)]
@@ -153,32 +152,78 @@ pub struct RemoteThreadsArgs {
 /// Options of `rsysmon daemon`.
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// Configuration file [default: /etc/rsysmon/config.toml, if present].
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
     /// Control socket path (overrides socket.path).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Events kept for `rsysmon events` (overrides queue.max_events).
-    #[arg(long, value_name = "EVENTS")]
-    pub queue_size: Option<usize>,
-    /// Also report kernel threads (overrides probes.include_kernel_threads).
-    #[arg(long)]
-    pub include_kernel: bool,
 }
 
-impl DaemonArgs {
-    /// Flags win over the configuration file.
-    pub fn apply(&self, config: &mut crate::pipeline::config::Config) {
-        if let Some(socket) = &self.socket {
-            config.socket.path = socket.clone();
-        }
-        if let Some(n) = self.queue_size {
-            config.queue.max_events = n.max(1);
-        }
+/// The monitor's settings, for `run` and `daemon` alike. Each flag
+/// overrides a key of the configuration file.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Configuration file [`daemon` default: /etc/rsysmon/config.toml, if
+    /// present; `run` default: none].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Also report kernel threads, hidden by default (overrides
+    /// probes.include_kernel_threads).
+    #[arg(long)]
+    pub include_kernel: bool,
+
+    /// Events kept in the queue before the oldest are dropped: for `run`,
+    /// waiting for output; for the daemon, for `rsysmon events` (overrides
+    /// queue.max_events).
+    #[arg(long, value_name = "EVENTS",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(QUEUE_EVENTS))]
+    pub queue_size: Option<usize>,
+
+    /// Size of the kernel ring buffer in KiB (rounded up to a power of two,
+    /// at least 4). Larger absorbs longer bursts (overrides
+    /// probes.ring_buffer_kib).
+    #[arg(long, value_name = "KIB",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(RING_BUFFER_KIB))]
+    pub ring_buffer_kib: Option<usize>,
+
+    /// Seconds after a takeover (ptrace write, process_vm_writev,
+    /// /proc/PID/mem write) during which a new thread in the target is
+    /// reported as a remote thread (overrides
+    /// remote_threads.window_secs).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(REMOTE_WINDOW_SECS))]
+    pub remote_window_secs: Option<u64>,
+
+    /// Do not report remote threads created by this executable (absolute
+    /// path, repeatable), e.g. /usr/bin/gdb (added to remote_threads.allow).
+    #[arg(long, value_name = "EXE")]
+    pub allow_remote_creator: Vec<String>,
+}
+
+impl PipelineArgs {
+    /// Defaults, then the configuration file (`--config`, or else
+    /// `default_file` if it exists), then these flags.
+    pub fn config(&self, default_file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut config = match (&self.config, default_file) {
+            (Some(path), _) => Config::load(path, true)?,
+            (None, Some(path)) => Config::load(path, false)?,
+            (None, None) => Config::default(),
+        };
         if self.include_kernel {
             config.probes.include_kernel_threads = true;
         }
+        if let Some(n) = self.queue_size {
+            config.queue.max_events = n;
+        }
+        if let Some(kib) = self.ring_buffer_kib {
+            config.probes.ring_buffer_kib = kib;
+        }
+        if let Some(secs) = self.remote_window_secs {
+            config.remote_threads.window_secs = secs;
+        }
+        config.remote_threads.allow.extend(self.allow_remote_creator.iter().cloned());
+        config.validate().context("invalid settings")?;
+        Ok(config)
     }
 }
 
@@ -186,7 +231,7 @@ impl DaemonArgs {
 #[derive(Debug, Args)]
 pub struct SocketArg {
     /// The daemon's control socket.
-    #[arg(long, value_name = "PATH", default_value = crate::pipeline::config::DEFAULT_SOCKET)]
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
 }
 
@@ -257,32 +302,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
 
-    /// Also report kernel threads (hidden by default).
-    #[arg(long)]
-    pub include_kernel: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 
-    /// Events kept waiting for output before the oldest are dropped.
-    #[arg(long, value_name = "EVENTS", default_value_t = DEFAULT_CAPACITY,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
-    pub queue_size: usize,
-
-    /// Size of the kernel ring buffer in KiB (rounded up to a power of two,
-    /// at least 4). Larger absorbs longer bursts.
-    #[arg(long, value_name = "KIB", default_value_t = 8192,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(4..=1_048_576))]
-    pub ring_buffer_kib: usize,
-
-    /// Seconds after a takeover (ptrace write, process_vm_writev,
-    /// /proc/PID/mem write) during which a new thread in the target is
-    /// reported as a remote thread.
-    #[arg(long, value_name = "SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub remote_window_secs: u64,
-
-    /// Do not report remote threads created by this executable (absolute
-    /// path, repeatable), e.g. /usr/bin/gdb.
-    #[arg(long, value_name = "EXE")]
-    pub allow_remote_creator: Vec<String>,
     /// Refuse to execute this file (by path and by identity, so its other
     /// names too), or everything below a directory given with a trailing
     /// `/`. Repeatable. Refusals are `exec-blocked` events. See

@@ -8,29 +8,21 @@ mod access;
 mod connection;
 mod socket;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
 use anyhow::Context;
-use rsysmon_probe::{ProbeConfig, Probes};
 
-use crate::blocking;
 use crate::blocking::exec_rules::ExecRules;
 use crate::cli::DaemonArgs;
 use crate::hub::Hub;
-use crate::pipeline::config::{Config, DEFAULT_CONFIG};
-use crate::pipeline::privilege::require_bpf_capabilities;
+use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::stats::Stats;
-use crate::pipeline::{pump, stop_on_signals};
+use crate::pipeline::{Pipeline, RuleSource};
 use crate::protocol::{QueueStatus, Status};
-use crate::sensor::clock::BootClock;
-use crate::sensor::host_paths::HostMounts;
-use crate::sensor::process_table::ProcessTable;
-use crate::sensor::remote_policy::RemoteThreadPolicy;
-use crate::sensor::Sensor;
 
 use access::Access;
 
@@ -43,7 +35,7 @@ pub struct DaemonState {
     clients: AtomicUsize,
     access: Access,
     client_backlog: usize,
-    rules: ExecRules,
+    rules: Arc<ExecRules>,
 }
 
 impl DaemonState {
@@ -67,39 +59,26 @@ impl DaemonState {
 }
 
 pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
-    let (config_path, explicit) = match &args.config {
-        Some(path) => (path.clone(), true),
-        None => (PathBuf::from(DEFAULT_CONFIG), false),
-    };
-    let mut config = Config::load(&config_path, explicit)?;
-    args.apply(&mut config);
+    let mut config = args.pipeline.config(Some(Path::new(DEFAULT_CONFIG)))?;
+    if let Some(socket) = &args.socket {
+        config.socket.path = socket.clone();
+        config.validate().context("invalid settings")?;
+    }
     init_logging();
-    require_bpf_capabilities()?;
-    let stop = stop_on_signals()?;
+    let pipeline =
+        Pipeline::start(&config, RuleSource::File(config.blocking.rules_file.clone()), Some(config.queue.max_events))?;
     let access = Access::new(config.socket.read_group.as_deref())?;
-
-    let table = ProcessTable::from_proc();
-    let probe_config = ProbeConfig {
-        include_kernel_threads: config.probes.include_kernel_threads,
-        ring_buffer_bytes: config.probes.ring_buffer_kib * 1024,
-        remote_thread_window: std::time::Duration::from_secs(config.remote_threads.window_secs),
-    };
-    let remote_policy = RemoteThreadPolicy::new(config.remote_threads.allow.clone());
-    let probes = Probes::load(&probe_config)?;
-    let rule_set = rsysmon_blocker::store::load(&config.blocking.rules_file)?;
-    let rules = ExecRules::new(rule_set, Some(config.blocking.rules_file.clone()), probes.blocked_files()?)?;
-    let blocking = blocking::start(&rules)?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
 
     let state = Arc::new(DaemonState {
-        hub: Arc::new(Hub::new(Some(config.queue.max_events))),
-        stats: Arc::new(Mutex::new(Stats::default())),
+        hub: Arc::clone(pipeline.hub()),
+        stats: Arc::clone(pipeline.stats()),
         started: Instant::now(),
-        probes: probes.attached().to_vec(),
+        probes: pipeline.probes().to_vec(),
         clients: AtomicUsize::new(0),
         access,
         client_backlog: config.queue.client_backlog,
-        rules,
+        rules: Arc::clone(pipeline.rules().context("the daemon always has a rule set")?),
     });
 
     {
@@ -133,26 +112,14 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         "rsysmon daemon ready: {} probes attached, {} blocking rules on {} filesystems",
         state.probes.len(),
         state.rules.list().len(),
-        blocking.blocker.coverage().marked.len()
+        pipeline.blocked_filesystems().unwrap_or(0)
     );
-    let result = pump(
-        &probes,
-        Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy),
-        &state.hub,
-        &stop,
-        &state.stats,
-        &mut |sensor, hub| blocking.publish_refusals(sensor, hub),
-    );
-    // Answer every exec still waiting before anything else goes away.
-    let stopped = blocking.blocker.stop();
-    state.hub.close();
+    let stopped = pipeline.run();
     let _ = std::fs::remove_file(&config.socket.path);
-    drop(probes);
-    let mut summary = state.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut summary = stopped.stats;
     summary.count_loss(rsysmon_event::LossStage::Queue, state.hub.history_dropped());
     tracing::info!("rsysmon daemon stopped; {summary}");
-    stopped?;
-    result.map(|_| ())
+    stopped.result
 }
 
 fn init_logging() {

@@ -1,12 +1,18 @@
-//! The daemon's configuration: TOML at /etc/rsysmon/config.toml.
+//! The monitor's configuration, for `run` and `daemon` alike: TOML, the
+//! daemon's at /etc/rsysmon/config.toml.
 //!
-//! Every key has a built-in default, so no file is needed; command-line
-//! flags override the file. Unknown keys and bad values are errors that
-//! name the key and the line.
+//! Every key has a built-in default, defined here once (or, for the probes,
+//! in `ProbeConfig::default`), so no file is needed; command-line flags
+//! override the file. Unknown keys and bad values are errors that name the
+//! key and the line. The sample printed by `rsysmon daemon --help` is
+//! rendered from the same defaults.
 
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
+use rsysmon_probe::ProbeConfig;
 use serde::Deserialize;
 
 use crate::hub::queue::DEFAULT_CAPACITY;
@@ -15,6 +21,13 @@ use crate::hub::queue::DEFAULT_CAPACITY;
 pub const DEFAULT_CONFIG: &str = "/etc/rsysmon/config.toml";
 /// Where the daemon listens by default.
 pub const DEFAULT_SOCKET: &str = "/run/rsysmon/rsysmon.sock";
+
+/// Allowed values of `queue.max_events` and `queue.client_backlog`.
+pub const QUEUE_EVENTS: RangeInclusive<u64> = 1..=10_000_000;
+/// Allowed values of `probes.ring_buffer_kib`.
+pub const RING_BUFFER_KIB: RangeInclusive<u64> = 4..=1_048_576;
+/// Allowed values of `remote_threads.window_secs`.
+pub const REMOTE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -52,7 +65,7 @@ pub struct RemoteThreadsConfig {
 
 impl Default for RemoteThreadsConfig {
     fn default() -> Self {
-        Self { window_secs: 10, allow: Vec::new() }
+        Self { window_secs: ProbeConfig::default().remote_thread_window.as_secs(), allow: Vec::new() }
     }
 }
 
@@ -106,7 +119,8 @@ impl Default for SocketConfig {
 
 impl Default for ProbesConfig {
     fn default() -> Self {
-        Self { include_kernel_threads: false, ring_buffer_kib: 8192 }
+        let probes = ProbeConfig::default();
+        Self { include_kernel_threads: probes.include_kernel_threads, ring_buffer_kib: probes.ring_buffer_bytes / 1024 }
     }
 }
 
@@ -127,22 +141,69 @@ impl Config {
         }
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Check every value, after flags were applied.
+    pub fn validate(&self) -> anyhow::Result<()> {
         let check = |ok: bool, key: &str, why: &str| if ok { Ok(()) } else { Err(anyhow::anyhow!("{key}: {why}")) };
-        check(self.queue.max_events >= 1, "queue.max_events", "must be at least 1")?;
-        check(self.queue.client_backlog >= 1, "queue.client_backlog", "must be at least 1")?;
-        check(
-            (4..=1_048_576).contains(&self.probes.ring_buffer_kib),
-            "probes.ring_buffer_kib",
-            "must be between 4 and 1048576",
-        )?;
+        let within = |value: u64, key: &str, range: RangeInclusive<u64>| {
+            let why = match (*range.start(), *range.end()) {
+                (1, end) => format!("must be at least 1 and at most {end}"),
+                (start, end) => format!("must be between {start} and {end}"),
+            };
+            check(range.contains(&value), key, &why)
+        };
+        within(self.queue.max_events as u64, "queue.max_events", QUEUE_EVENTS)?;
+        within(self.queue.client_backlog as u64, "queue.client_backlog", QUEUE_EVENTS)?;
+        within(self.probes.ring_buffer_kib as u64, "probes.ring_buffer_kib", RING_BUFFER_KIB)?;
         check(self.socket.path.is_absolute(), "socket.path", "must be an absolute path")?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
-        check(self.remote_threads.window_secs >= 1, "remote_threads.window_secs", "must be at least 1")?;
+        within(self.remote_threads.window_secs, "remote_threads.window_secs", REMOTE_WINDOW_SECS)?;
         for exe in &self.remote_threads.allow {
             check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;
         }
         Ok(())
+    }
+
+    /// What the probes are told before they load.
+    pub fn probe_config(&self) -> ProbeConfig {
+        ProbeConfig {
+            include_kernel_threads: self.probes.include_kernel_threads,
+            ring_buffer_bytes: self.probes.ring_buffer_kib * 1024,
+            remote_thread_window: Duration::from_secs(self.remote_threads.window_secs),
+        }
+    }
+
+    /// A commented configuration file holding every default.
+    pub fn sample() -> String {
+        let d = Config::default();
+        let quoted = |p: &Path| format!("{:?}", p.display().to_string());
+        format!(
+            "[queue]
+max_events = {}       # events kept for `rsysmon events`; oldest dropped beyond it
+client_backlog = {}   # how far a client may fall behind before it misses events
+
+[socket]
+path = {}
+# read_group = \"rsysmon\"   # members may read events and status (default: root only)
+
+[probes]
+include_kernel_threads = {}
+ring_buffer_kib = {}
+
+[remote_threads]
+window_secs = {}         # a thread created this soon after a takeover is remote
+allow = []               # creators whose remote threads are expected, e.g. [\"/usr/bin/gdb\"]
+
+[blocking]
+rules_file = {}
+",
+            d.queue.max_events,
+            d.queue.client_backlog,
+            quoted(&d.socket.path),
+            d.probes.include_kernel_threads,
+            d.probes.ring_buffer_kib,
+            d.remote_threads.window_secs,
+            quoted(&d.blocking.rules_file),
+        )
     }
 }
 
@@ -172,6 +233,12 @@ mod tests {
         assert!(err.contains("line 3") && err.contains("max_events"), "{err}");
         let err = format!("{:#}", Config::parse("[queue]\nmax_events = 0\n", "cfg.toml").unwrap_err());
         assert!(err.contains("queue.max_events: must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn the_sample_holds_every_default() {
+        assert_eq!(Config::parse(&Config::sample(), "sample").unwrap(), Config::default());
+        assert!(Config::sample().contains("ring_buffer_kib = 8192"), "{}", Config::sample());
     }
 
     #[test]

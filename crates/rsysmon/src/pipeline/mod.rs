@@ -1,85 +1,155 @@
-//! The reader loop both `run` and `daemon` use: probes → sensor → hub.
+//! The one way to start the monitor, for `run` and `daemon` alike: from a
+//! [`Config`](config::Config), load the probes, start the blocker, build
+//! the sensor and the hub; then read the probes into the hub until a
+//! signal, and stop everything in the right order.
 //!
-//! It runs on the thread that loaded the probes (the skeleton is not
-//! shareable across threads) until `stop` is set or the reader fails, and
-//! keeps a copy of the counters where other threads can read them.
+//! `run` adds a console output (a subscriber of the hub); the daemon adds
+//! the control socket. Neither assembles the pipeline itself.
 
 pub mod config;
 pub mod privilege;
+mod reader;
 pub mod stats;
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_probe::Probes;
 
+use crate::blocking::exec_rules::ExecRules;
+use crate::blocking::{self, Blocking};
 use crate::hub::Hub;
+use crate::pipeline::config::Config;
 use crate::pipeline::stats::Stats;
+use crate::sensor::clock::BootClock;
+use crate::sensor::host_paths::HostMounts;
+use crate::sensor::process_table::ProcessTable;
+use crate::sensor::remote_policy::RemoteThreadPolicy;
 use crate::sensor::Sensor;
 
-/// How long the reader sleeps when the probes have not woken it. Bounds how
-/// long an event can wait in the ring on a quiet system.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Where the exec rules come from.
+pub enum RuleSource {
+    /// No blocking: `run` without `--block`.
+    Off,
+    /// Rules given on the command line, never saved.
+    Given(RuleSet),
+    /// The rule file: loaded now, saved on every change (the daemon).
+    File(PathBuf),
+}
 
-/// Events handed to the hub at once. Each hand-over wakes every reader, so
-/// events go in batches: what one poll of the ring brought, at most this
-/// many at a time.
-const BATCH: usize = 256;
-
-/// Read the probes into `hub` until `stop`. `stats` gets the sensor's
-/// counters after every poll. `between_polls` runs after every poll (and
-/// once more at the end) with the sensor, so events from outside the ring
-/// (blocked execs) are numbered in the same sequence; an error from it ends
-/// the loop.
-pub fn pump(
-    probes: &Probes,
+/// A loaded pipeline, ready to read. Build it and run it on the same
+/// thread: the probes cannot move to another one.
+pub struct Pipeline {
+    probes: Probes,
     sensor: Sensor,
-    hub: &Hub,
-    stop: &AtomicBool,
-    stats: &Mutex<Stats>,
-    between_polls: &mut dyn FnMut(&mut Sensor, &Hub) -> anyhow::Result<()>,
-) -> anyhow::Result<Stats> {
-    let sensor = RefCell::new(sensor);
-    let batch = RefCell::new(Vec::with_capacity(BATCH));
-    // Draining keeps the batch's buffer for the next one.
-    let flush = || hub.publish_all(batch.borrow_mut().drain(..));
-    let reader = probes.reader(|bytes| {
-        if let Some(event) = sensor.borrow_mut().on_record(bytes) {
-            let full = {
-                let mut batch = batch.borrow_mut();
-                batch.push(event);
-                batch.len() >= BATCH
-            };
-            if full {
-                flush();
+    hub: Arc<Hub>,
+    stats: Arc<Mutex<Stats>>,
+    rules: Option<Arc<ExecRules>>,
+    blocking: Option<Blocking>,
+    stop: Arc<AtomicBool>,
+}
+
+/// What a pipeline left behind when it stopped.
+pub struct Stopped {
+    /// The sensor's counters, as of the last poll.
+    pub stats: Stats,
+    /// The blocker's decisions, if it ran.
+    pub blocker: Option<BlockerStats>,
+    /// Why reading ended early, or how stopping the blocker failed.
+    pub result: anyhow::Result<()>,
+}
+
+impl Pipeline {
+    /// Check the privileges, install the signal handlers, load the probes and
+    /// start blocking. `history` is the number of events the hub keeps for
+    /// later readers, if any.
+    pub fn start(config: &Config, rules: RuleSource, history: Option<usize>) -> anyhow::Result<Pipeline> {
+        privilege::require_bpf_capabilities()?;
+        let stop = stop_on_signals()?;
+        let remote_policy = RemoteThreadPolicy::new(config.remote_threads.allow.iter().cloned());
+        // Seeded before the probes load: a process that starts in between
+        // is in the table or in the events.
+        let table = ProcessTable::from_proc();
+        let probes = Probes::load(&config.probe_config())?;
+        let rules = match rules {
+            RuleSource::Off => None,
+            RuleSource::Given(set) => Some(ExecRules::new(set, None, probes.blocked_files()?)?),
+            RuleSource::File(path) => {
+                let set = rsysmon_blocker::store::load(&path)?;
+                Some(ExecRules::new(set, Some(path), probes.blocked_files()?)?)
+            }
+        };
+        let blocking = rules.as_ref().map(blocking::start).transpose()?;
+        let sensor = Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy);
+        Ok(Pipeline {
+            probes,
+            sensor,
+            hub: Arc::new(Hub::new(history)),
+            stats: Arc::new(Mutex::new(Stats::default())),
+            rules: rules.map(Arc::new),
+            blocking,
+            stop,
+        })
+    }
+
+    /// Where the events go; subscribe before [`Pipeline::run`].
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The sensor's counters, updated after every poll.
+    pub fn stats(&self) -> &Arc<Mutex<Stats>> {
+        &self.stats
+    }
+
+    /// The rules in force, if blocking.
+    pub fn rules(&self) -> Option<&Arc<ExecRules>> {
+        self.rules.as_ref()
+    }
+
+    /// The names of the attached probes.
+    pub fn probes(&self) -> &[String] {
+        self.probes.attached()
+    }
+
+    /// The number of filesystems the blocker watches, if blocking.
+    pub fn blocked_filesystems(&self) -> Option<usize> {
+        self.blocking.as_ref().map(|b| b.blocker.coverage().marked.len())
+    }
+
+    /// Set to stop reading (a signal sets it too).
+    pub fn stop_flag(&self) -> &Arc<AtomicBool> {
+        &self.stop
+    }
+
+    /// Read the probes into the hub until stopped, then stop: the blocker
+    /// first (it answers every exec still waiting), then the probes, then
+    /// the hub, which lets its readers finish.
+    pub fn run(self) -> Stopped {
+        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop } = self;
+        let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &blocking {
+            Some(b) => b.publish_refusals(sensor, hub),
+            None => Ok(()),
+        })
+        .map(|_| ());
+        let mut blocker = None;
+        if let Some(b) = blocking {
+            blocker = Some(b.blocker.stats());
+            if let Err(e) = b.blocker.stop() {
+                result = result.and(Err(e.into()));
             }
         }
-    })?;
-    let mut publish_losses = || -> anyhow::Result<()> {
-        flush();
-        between_polls(&mut sensor.borrow_mut(), hub)?;
-        if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
-            hub.publish(loss);
-        }
-        *stats.lock().unwrap_or_else(|e| e.into_inner()) = sensor.borrow().stats().clone();
-        Ok(())
-    };
-    while !stop.load(Ordering::Relaxed) {
-        reader.poll(POLL_INTERVAL)?;
-        publish_losses()?;
+        drop(probes);
+        hub.close();
+        let stats = stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Stopped { stats, blocker, result }
     }
-    // What is already in the ring still counts.
-    reader.poll(Duration::ZERO)?;
-    publish_losses()?;
-    drop(reader);
-    let final_stats = sensor.borrow().stats().clone();
-    Ok(final_stats)
 }
 
 /// Set `stop` on SIGINT or SIGTERM.
-pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
