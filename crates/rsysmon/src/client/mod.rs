@@ -9,25 +9,24 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::Context;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 use crate::cli::{BlockCommand, EventsArgs, RemoteThreadsArgs, StatusArgs, WatchArgs};
-use crate::protocol::{request_line, Request, Status, WireFormat, PROTOCOL_VERSION};
+use crate::protocol::reply::{parse_reply, CountReply, EventsReply, RuleReply, RulesReply, StatusReply, WatchReply};
+use crate::protocol::{request_line, Format, Request};
 
 pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
     let format = wire_format(args.filter.json);
     let request = Request::Watch { format, filter: args.filter.filter() };
-    let (_, mut lines) = send(&args.socket.socket, &request)?;
+    let (WatchReply {}, mut lines) = send(&args.socket.socket, &request)?;
     copy_lines(&mut lines, None)
 }
 
 pub fn events(args: EventsArgs) -> anyhow::Result<()> {
     let format = wire_format(args.filter.json);
     let request = Request::Events { last: args.last, format, filter: args.filter.filter() };
-    let (header, mut lines) = send(&args.socket.socket, &request)?;
-    let count = header["count"].as_u64().context("the daemon's answer has no event count")?;
-    copy_lines(&mut lines, Some(count))?;
-    let dropped = header["dropped"].as_u64().unwrap_or(0);
+    let (EventsReply { count, dropped }, mut lines) = send(&args.socket.socket, &request)?;
+    copy_lines(&mut lines, Some(count as u64))?;
     if dropped > 0 {
         eprintln!("rsysmon: the daemon's queue dropped {dropped} older events since it started");
     }
@@ -36,25 +35,22 @@ pub fn events(args: EventsArgs) -> anyhow::Result<()> {
 
 pub fn remote_threads(args: RemoteThreadsArgs) -> anyhow::Result<()> {
     let request = Request::RemoteThreads { format: wire_format(args.json) };
-    let (header, mut lines) = send(&args.socket.socket, &request)?;
-    let count = header["count"].as_u64().context("the daemon's answer has no count")?;
-    copy_lines(&mut lines, Some(count))
+    let (CountReply { count }, mut lines) = send(&args.socket.socket, &request)?;
+    copy_lines(&mut lines, Some(count as u64))
 }
 
 pub fn block(command: BlockCommand) -> anyhow::Result<()> {
     match command {
         BlockCommand::Add { rule, glob, socket } => {
-            let (header, _) = send(&socket.socket, &Request::BlockAdd { rule, glob })?;
-            println!("blocked: {}", header["rule"].as_str().unwrap_or_default());
+            let (RuleReply { rule }, _) = send(&socket.socket, &Request::BlockAdd { rule, glob })?;
+            println!("blocked: {rule}");
         }
         BlockCommand::Remove { rule, socket } => {
-            let (header, _) = send(&socket.socket, &Request::BlockRemove { rule })?;
-            println!("unblocked: {}", header["rule"].as_str().unwrap_or_default());
+            let (RuleReply { rule }, _) = send(&socket.socket, &Request::BlockRemove { rule })?;
+            println!("unblocked: {rule}");
         }
         BlockCommand::List { json, socket } => {
-            let (header, _) = send(&socket.socket, &Request::BlockList {})?;
-            let rules: Vec<String> = serde_json::from_value(header["rules"].clone())
-                .context("the daemon sent rules this client cannot read")?;
+            let (RulesReply { rules }, _) = send(&socket.socket, &Request::BlockList {})?;
             if json {
                 println!("{}", serde_json::to_string(&rules)?);
             } else {
@@ -68,9 +64,7 @@ pub fn block(command: BlockCommand) -> anyhow::Result<()> {
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let (header, _) = send(&args.socket.socket, &Request::Status {})?;
-    let status: Status =
-        serde_json::from_value(header["status"].clone()).context("the daemon sent a status this client cannot read")?;
+    let (StatusReply { status }, _) = send(&args.socket.socket, &Request::Status {})?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
@@ -87,17 +81,17 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wire_format(json: bool) -> WireFormat {
+fn wire_format(json: bool) -> Format {
     if json {
-        WireFormat::Json
+        Format::Json
     } else {
-        WireFormat::Text
+        Format::Text
     }
 }
 
-/// Connect, send `request`, read the header line. Returns the header and the
-/// reader positioned after it.
-fn send(socket: &Path, request: &Request) -> anyhow::Result<(Value, BufReader<UnixStream>)> {
+/// Connect, send `request`, read the header line as the answer `T`. Returns
+/// the answer and the reader positioned after it.
+fn send<T: DeserializeOwned>(socket: &Path, request: &Request) -> anyhow::Result<(T, BufReader<UnixStream>)> {
     let mut stream = UnixStream::connect(socket).map_err(|e| connect_error(socket, &e))?;
     writeln!(stream, "{}", request_line(request)).context("sending the request to the daemon failed")?;
     let mut reader = BufReader::new(stream);
@@ -106,17 +100,7 @@ fn send(socket: &Path, request: &Request) -> anyhow::Result<(Value, BufReader<Un
     if header.is_empty() {
         anyhow::bail!("the daemon closed the connection without answering");
     }
-    let header: Value = serde_json::from_str(&header).context("the daemon's answer is not JSON")?;
-    if header["v"].as_u64() != Some(PROTOCOL_VERSION) && header["ok"] != true {
-        anyhow::bail!(
-            "protocol version mismatch: this client speaks {PROTOCOL_VERSION}, the daemon answered {}",
-            header["v"]
-        );
-    }
-    if header["ok"] != true {
-        anyhow::bail!("the daemon refused: {}", header["error"].as_str().unwrap_or("no reason given"));
-    }
-    Ok((header, reader))
+    Ok((parse_reply(&header)?, reader))
 }
 
 fn connect_error(socket: &Path, e: &io::Error) -> anyhow::Error {

@@ -11,14 +11,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rsysmon_event::{Filter, LossStage};
-use serde_json::json;
+use serde::Serialize;
 
 use super::access::{Peer, Role};
 use super::DaemonState;
-use crate::hub::shared_event::{Format, SharedEvent};
-use crate::protocol::{
-    parse_request, read_line_limited, ProtocolError, Request, WireFormat, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
+use crate::hub::shared_event::SharedEvent;
+use crate::output::write_events;
+use crate::protocol::reply::{
+    refusal_line, reply_line, CountReply, EventsReply, RuleReply, RulesReply, StatusReply, WatchReply,
 };
+use crate::protocol::{parse_request, read_line_limited, Format, ProtocolError, Request, MAX_REQUEST_BYTES};
 
 /// A client that says nothing for this long is disconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,91 +65,80 @@ fn handle(stream: UnixStream, state: &DaemonState) -> io::Result<()> {
             continue;
         }
         match request {
-            Request::Status {} => reply(&mut out, json!({ "status": state.status() }))?,
+            Request::Status {} => reply(&mut out, &StatusReply { status: state.status() })?,
             Request::Events { last, format, filter } => send_history(&mut out, state, last, format, &filter)?,
             Request::RemoteThreads { format } => {
                 let detections = state.hub.detections();
-                reply(&mut out, json!({ "count": detections.len() }))?;
-                for event in &detections {
-                    writeln!(out, "{}", format_event(format, event))?;
-                }
-                out.flush()?;
+                reply(&mut out, &CountReply { count: detections.len() })?;
+                write_lines(&mut out, format, detections.iter().map(|e| &**e))?;
             }
             Request::BlockAdd { rule, glob } => match state.rules.add(&rule, glob) {
                 Ok(rule) => {
                     tracing::info!(rule = %rule, "blocking rule added");
-                    reply(&mut out, json!({ "rule": rule }))?
+                    reply(&mut out, &RuleReply { rule })?
                 }
                 Err(e) => reply_error(&mut out, &format!("{e:#}"))?,
             },
             Request::BlockRemove { rule } => match state.rules.remove(&rule) {
                 Ok(rule) => {
                     tracing::info!(rule = %rule, "blocking rule removed");
-                    reply(&mut out, json!({ "rule": rule }))?
+                    reply(&mut out, &RuleReply { rule })?
                 }
                 Err(e) => reply_error(&mut out, &format!("{e:#}"))?,
             },
-            Request::BlockList {} => reply(&mut out, json!({ "rules": state.rules.list() }))?,
+            Request::BlockList {} => reply(&mut out, &RulesReply { rules: state.rules.list() })?,
             Request::Watch { format, filter } => return watch(&mut out, state, format, &filter),
         }
     }
 }
 
-fn format_event(format: WireFormat, event: &SharedEvent) -> &str {
-    event.line(match format {
-        WireFormat::Json => Format::Json,
-        WireFormat::Text => Format::Text,
-    })
+/// Write `events` as lines in `format`, then flush.
+fn write_lines<'a>(
+    out: &mut impl Write,
+    format: Format,
+    events: impl IntoIterator<Item = &'a SharedEvent>,
+) -> io::Result<()> {
+    for event in events {
+        writeln!(out, "{}", event.line(format))?;
+    }
+    out.flush()
 }
 
 fn send_history(
     out: &mut impl Write,
     state: &DaemonState,
     last: Option<usize>,
-    format: WireFormat,
+    format: Format,
     filter: &Filter,
 ) -> io::Result<()> {
     let (events, dropped) = state.hub.history(usize::MAX);
     let selected: Vec<&SharedEvent> = events.iter().map(|e| &**e).filter(|e| filter.matches(e)).collect();
     let skip = selected.len().saturating_sub(last.unwrap_or(usize::MAX));
     let selected = &selected[skip..];
-    reply(out, json!({ "count": selected.len(), "dropped": dropped }))?;
-    for event in selected {
-        writeln!(out, "{}", format_event(format, event))?;
-    }
-    out.flush()
+    reply(out, &EventsReply { count: selected.len(), dropped })?;
+    write_lines(out, format, selected.iter().copied())
 }
 
-fn watch(out: &mut impl Write, state: &DaemonState, format: WireFormat, filter: &Filter) -> io::Result<()> {
+/// Stream every event from now on, through the same writer as `run`'s
+/// console output, until either side closes.
+fn watch(out: &mut impl Write, state: &DaemonState, format: Format, filter: &Filter) -> io::Result<()> {
     let queue = state.hub.subscribe(state.client_backlog, LossStage::Client);
-    let result = (|| {
-        reply(out, json!({}))?;
-        loop {
-            let batch = queue.pop_all(Duration::from_millis(200));
-            if batch.is_empty() && queue.is_closed() {
-                return Ok(());
-            }
-            for event in batch.iter().filter(|e| filter.matches(e)) {
-                writeln!(out, "{}", format_event(format, event))?;
-            }
-            out.flush()?;
+    match reply(out, &WatchReply {}) {
+        // Closing the queue makes the hub forget it on its next event.
+        Ok(()) => write_events(&queue, filter, format, out),
+        Err(e) => {
+            queue.close();
+            Err(e)
         }
-    })();
-    // A closed queue is forgotten by the hub on its next event.
-    queue.close();
-    result
+    }
 }
 
-fn reply(out: &mut impl Write, mut body: serde_json::Value) -> io::Result<()> {
-    if let Some(object) = body.as_object_mut() {
-        object.insert("v".into(), PROTOCOL_VERSION.into());
-        object.insert("ok".into(), true.into());
-    }
-    writeln!(out, "{body}")?;
+fn reply(out: &mut impl Write, body: &impl Serialize) -> io::Result<()> {
+    writeln!(out, "{}", reply_line(body))?;
     out.flush()
 }
 
 fn reply_error(out: &mut impl Write, message: &str) -> io::Result<()> {
-    writeln!(out, "{}", json!({ "v": PROTOCOL_VERSION, "ok": false, "error": message }))?;
+    writeln!(out, "{}", refusal_line(message))?;
     out.flush()
 }

@@ -10,11 +10,14 @@ use std::sync::{Arc, OnceLock};
 
 use rsysmon_event::{to_json_line, to_text_line, Event};
 
-/// How an event is written out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How an event is written out: to the console, to a file, and to a
+/// client (the control protocol's `format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Format {
-    Text,
+    #[default]
     Json,
+    Text,
 }
 
 /// An event with its formatted lines, computed on first use.

@@ -34,6 +34,10 @@ use std::io::{self, BufRead};
 use rsysmon_event::Filter;
 use serde::{Deserialize, Serialize};
 
+pub use crate::hub::shared_event::Format;
+
+pub mod reply;
+
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u64 = 1;
 /// The longest request line accepted, newline included.
@@ -50,14 +54,14 @@ pub enum Request {
     Events {
         last: Option<usize>,
         #[serde(default)]
-        format: WireFormat,
+        format: Format,
         #[serde(default)]
         filter: Filter,
     },
     /// The remote threads detected, oldest first.
     RemoteThreads {
         #[serde(default)]
-        format: WireFormat,
+        format: Format,
     },
     /// Block executing a file, a directory (`DIR/`) or, with `glob`, a
     /// pattern. Root only.
@@ -73,19 +77,10 @@ pub enum Request {
     /// Every event from now on.
     Watch {
         #[serde(default)]
-        format: WireFormat,
+        format: Format,
         #[serde(default)]
         filter: Filter,
     },
-}
-
-/// How event lines are written to a client.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WireFormat {
-    #[default]
-    Json,
-    Text,
 }
 
 /// The daemon's answer to `status`.

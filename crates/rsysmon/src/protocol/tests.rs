@@ -6,9 +6,9 @@ use rsysmon_event::EventKind;
 fn requests_round_trip_with_version() {
     for request in [
         Request::Status {},
-        Request::Events { last: Some(5), format: WireFormat::Text, filter: Filter::default() },
+        Request::Events { last: Some(5), format: Format::Text, filter: Filter::default() },
         Request::Watch {
-            format: WireFormat::Json,
+            format: Format::Json,
             filter: Filter { kinds: [EventKind::ProcessExec].into(), ..Filter::default() },
         },
     ] {
