@@ -17,8 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::fanotify::ExecPermissions;
-use crate::rule_set::RuleSet;
-use crate::SharedRules;
+use crate::rule_set::{RuleSet, SharedRules};
 
 /// Cached inodes before the cache is flushed wholesale: each mark pins an
 /// inode in memory.

@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Instant, SystemTime};
 
-use arc_swap::ArcSwap;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -37,20 +36,8 @@ use crate::allow_cache::AllowCache;
 use crate::coverage::{self, Coverage};
 use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile, ProcFds};
 use crate::rule::{ExecRule, Protected};
-use crate::rule_set::RuleSet;
+use crate::rule_set::{RuleSet, SharedRules};
 use crate::stats::{BlockerStats, Counters};
-
-/// The rules the blocker enforces. Replace the whole set
-/// (`rules.store(Arc::new(new_set))`), then call
-/// [`Blocker::allow_cache`]`().rules_changed()` so the kernel forgets the
-/// files it was told to let through; the next exec is judged by the new set.
-/// Readers never wait for a writer, so a slow update cannot stall an exec.
-pub type SharedRules = Arc<ArcSwap<RuleSet>>;
-
-/// Rules ready to share with a [`Blocker`].
-pub fn shared(rules: RuleSet) -> SharedRules {
-    Arc::new(ArcSwap::from_pointee(rules))
-}
 
 /// An exec that was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,20 +405,18 @@ fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::FileIdentity;
+    use rsysmon_fs::FileId;
 
     #[test]
     fn own_process_is_allowed_without_looking_and_others_by_the_rules() {
         let rules = RuleSet::from_rules([ExecRule::File {
             path: "/nonexistent/evil".into(),
-            identity: Some(FileIdentity { dev: 1, ino: 2 }),
+            identity: Some(FileId { dev: 1, ino: 2 }),
         }])
         .unwrap();
-        let evil =
-            ExecutedFile { path: Some("/nonexistent/evil".into()), identity: Some(FileIdentity { dev: 1, ino: 2 }) };
-        let hardlink = ExecutedFile { path: None, identity: Some(FileIdentity { dev: 1, ino: 2 }) };
-        let other =
-            ExecutedFile { path: Some("/nonexistent/ok".into()), identity: Some(FileIdentity { dev: 1, ino: 3 }) };
+        let evil = ExecutedFile { path: Some("/nonexistent/evil".into()), identity: Some(FileId { dev: 1, ino: 2 }) };
+        let hardlink = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 2 }) };
+        let other = ExecutedFile { path: Some("/nonexistent/ok".into()), identity: Some(FileId { dev: 1, ino: 3 }) };
         assert_eq!(judge(10, 10, &evil, &rules), Verdict::Own);
         assert_eq!(judge(10, 11, &evil, &rules), Verdict::Deny(&rules.list()[0]));
         assert_eq!(judge(10, 11, &hardlink, &rules), Verdict::Deny(&rules.list()[0]));

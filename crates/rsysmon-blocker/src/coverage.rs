@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::fanotify::ExecPermissions;
-use crate::mounts::{parse_mountinfo, Mount};
+use rsysmon_fs::mountinfo::{parse_mountinfo, Mount};
 
 /// Which filesystems are watched, and which refused a mark and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,17 +42,18 @@ impl Coverage {
 pub(crate) fn mark_all(group: &ExecPermissions, mounts: &[Mount]) -> Coverage {
     let mut coverage = Coverage::default();
     for mount in mounts {
-        if coverage.is_marked(&mount.device) {
+        let device = mount.device();
+        if coverage.is_marked(&device) {
             continue;
         }
         match group.mark_filesystem(&mount.mount_point) {
             Ok(()) => {
-                coverage.refused.remove(&mount.device);
-                coverage.marked.insert(mount.device.clone(), mount.mount_point.clone());
+                coverage.refused.remove(&device);
+                coverage.marked.insert(device, mount.mount_point.clone());
             }
             Err(e) => {
                 let reason = (mount.fs_type.clone(), mount.mount_point.clone(), e.desc().to_string());
-                coverage.refused.entry(mount.device.clone()).or_insert(reason);
+                coverage.refused.entry(device).or_insert(reason);
             }
         }
     }

@@ -23,7 +23,7 @@ use nix::sys::fanotify::{
     EventFFlags, Fanotify, FanotifyEvent, FanotifyResponse, InitFlags, MarkFlags, MaskFlags, Response,
 };
 
-use crate::rule::FileIdentity;
+use rsysmon_fs::FileId;
 
 /// A fanotify group for exec permission events.
 pub struct ExecPermissions {
@@ -135,7 +135,7 @@ pub struct ExecutedFile {
     /// could not be read; the identity alone decides then.
     pub path: Option<String>,
     /// None when fstat failed; the path alone decides then.
-    pub identity: Option<FileIdentity>,
+    pub identity: Option<FileId>,
 }
 
 impl ExecutedFile {
@@ -155,8 +155,7 @@ impl ExecutedFile {
             }
             path
         });
-        let identity =
-            stat.map(|s| FileIdentity { dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor), ino: s.stx_ino });
+        let identity = stat.map(|s| FileId { dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor), ino: s.stx_ino });
         ExecutedFile { path, identity }
     }
 }

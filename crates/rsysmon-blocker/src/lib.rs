@@ -11,15 +11,14 @@ mod allow_cache;
 mod blocker;
 mod coverage;
 mod fanotify;
-mod mounts;
 mod rule;
 mod rule_set;
 mod stats;
 pub mod store;
 
 pub use allow_cache::AllowCache;
-pub use blocker::{shared, BlockedExec, Blocker, BlockerError, SharedRules};
+pub use blocker::{BlockedExec, Blocker, BlockerError};
 pub use coverage::Coverage;
-pub use rule::{ExecRule, FileIdentity, Protected, RuleError, GLOB_PREFIX};
-pub use rule_set::RuleSet;
+pub use rule::{ExecRule, Protected, RuleError, GLOB_PREFIX};
+pub use rule_set::{shared, RuleSet, SharedRules};
 pub use stats::{BlockerStats, WINDOW};

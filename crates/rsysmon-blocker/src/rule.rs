@@ -17,35 +17,20 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobBuilder};
+use rsysmon_fs::FileId;
 
 /// Text prefix of a glob rule, so `remove` can tell a pattern from a path.
 pub const GLOB_PREFIX: &str = "glob:";
-
-/// A file's identity: the device and inode the kernel knows it by. Every
-/// name of a file (hardlinks, bind mounts, symlinks to it) has the same one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileIdentity {
-    pub dev: u64,
-    pub ino: u64,
-}
-
-impl FileIdentity {
-    /// The identity of what `meta` describes.
-    pub fn of(meta: &fs::Metadata) -> Self {
-        FileIdentity { dev: meta.dev(), ino: meta.ino() }
-    }
-}
 
 /// Executables that must not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecRule {
     /// One file. `identity` is recorded when the rule is added (absent when
     /// the file did not exist yet); it keeps matching under any other name.
-    File { path: String, identity: Option<FileIdentity> },
+    File { path: String, identity: Option<FileId> },
     /// Everything below a directory; `prefix` ends with `/`.
     Dir { prefix: String },
     /// Real paths matching a glob: `*` and `?` stay within one path
@@ -90,7 +75,7 @@ pub enum RuleError {
 /// [`crate::Blocker::start_with`]). A parameter so tests can choose.
 #[derive(Debug, Clone, Default)]
 pub struct Protected {
-    files: Vec<(String, Option<FileIdentity>)>,
+    files: Vec<(String, Option<FileId>)>,
 }
 
 impl Protected {
@@ -114,7 +99,7 @@ impl Protected {
     /// Also protect `path` (resolved now; its identity too when it exists).
     pub fn with(mut self, path: &Path) -> Self {
         let real = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let identity = fs::metadata(&real).ok().map(|m| FileIdentity::of(&m));
+        let identity = fs::metadata(&real).ok().map(|m| FileId::of(&m));
         self.files.push((real.to_string_lossy().into_owned(), identity));
         self
     }
@@ -167,7 +152,7 @@ impl ExecRule {
 
     /// Whether this rule alone blocks the file at real path `path` with
     /// `identity`. [`crate::RuleSet::matches`] is the fast way for many.
-    pub fn matches(&self, path: &str, identity: Option<FileIdentity>) -> bool {
+    pub fn matches(&self, path: &str, identity: Option<FileId>) -> bool {
         match self {
             ExecRule::File { path: p, identity: id } => p == path || (id.is_some() && *id == identity),
             ExecRule::Dir { prefix } => path.starts_with(prefix.as_str()),
@@ -234,7 +219,7 @@ fn file_rule(text: &str) -> Result<ExecRule, RuleError> {
         Ok(meta) if meta.is_dir() => Err(RuleError::IsADirectory(text.to_string())),
         Ok(meta) => {
             let real = fs::canonicalize(text).map_err(|source| inaccessible(text, source))?;
-            Ok(ExecRule::File { path: utf8(real, text)?, identity: Some(FileIdentity::of(&meta)) })
+            Ok(ExecRule::File { path: utf8(real, text)?, identity: Some(FileId::of(&meta)) })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(ExecRule::File { path: lexical(text)?, identity: None }),
         Err(source) => Err(inaccessible(text, source)),
@@ -290,13 +275,13 @@ mod tests {
         fs::write(&file, b"x").unwrap();
         std::os::unix::fs::symlink(&file, dir.path().join("alias")).unwrap();
         let real = fs::canonicalize(&file).unwrap().to_string_lossy().into_owned();
-        let identity = FileIdentity::of(&fs::metadata(&file).unwrap());
+        let identity = FileId::of(&fs::metadata(&file).unwrap());
 
         let via_link = path(&format!("{}//./alias", dir.path().display())).unwrap();
         assert_eq!(via_link, ExecRule::File { path: real.clone(), identity: Some(identity) });
         assert_eq!(via_link.to_string(), real);
         assert!(via_link.matches("/elsewhere/hardlink", Some(identity)));
-        assert!(!via_link.matches("/elsewhere/other", Some(FileIdentity { dev: identity.dev, ino: identity.ino + 1 })));
+        assert!(!via_link.matches("/elsewhere/other", Some(FileId { dev: identity.dev, ino: identity.ino + 1 })));
     }
 
     #[test]

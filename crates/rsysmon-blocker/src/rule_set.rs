@@ -8,10 +8,25 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use globset::{GlobSet, GlobSetBuilder};
+use rsysmon_fs::FileId;
 
-use crate::rule::{ExecRule, FileIdentity, Protected, RuleError};
+use crate::rule::{ExecRule, Protected, RuleError};
+
+/// The rules the blocker enforces. Replace the whole set
+/// (`rules.store(Arc::new(new_set))`), then call
+/// [`Blocker::allow_cache`](crate::Blocker::allow_cache)`().rules_changed()` so the kernel forgets the
+/// files it was told to let through; the next exec is judged by the new set.
+/// Readers never wait for a writer, so a slow update cannot stall an exec.
+pub type SharedRules = Arc<ArcSwap<RuleSet>>;
+
+/// Rules ready to share with a [`Blocker`](crate::Blocker).
+pub fn shared(rules: RuleSet) -> SharedRules {
+    Arc::new(ArcSwap::from_pointee(rules))
+}
 
 /// The rules in force, in the order they were added.
 ///
@@ -24,7 +39,7 @@ pub struct RuleSet {
     /// Text form → index in `rules`.
     by_text: HashMap<String, usize>,
     files: HashMap<String, usize>,
-    identities: HashMap<FileIdentity, usize>,
+    identities: HashMap<FileId, usize>,
     dirs: HashMap<String, usize>,
     globs: GlobSet,
     /// Index in `rules` of each glob in `globs`, in the same order.
@@ -93,7 +108,7 @@ impl RuleSet {
     /// The first rule that blocks the file at real path `path` with
     /// `identity` (None when the file could not be stat'ed): identity first,
     /// then path, then directories (innermost first), then globs.
-    pub fn matches(&self, path: &str, identity: Option<FileIdentity>) -> Option<&ExecRule> {
+    pub fn matches(&self, path: &str, identity: Option<FileId>) -> Option<&ExecRule> {
         let index = identity
             .and_then(|id| self.identities.get(&id))
             .or_else(|| self.files.get(path))
@@ -106,7 +121,7 @@ impl RuleSet {
     /// The identities of every file rule that has one: what an image-load
     /// probe must also refuse (the dynamic loader run directly opens a
     /// file without exec intent, so fanotify never sees it).
-    pub fn file_identities(&self) -> impl Iterator<Item = FileIdentity> + '_ {
+    pub fn file_identities(&self) -> impl Iterator<Item = FileId> + '_ {
         self.identities.keys().copied()
     }
 
@@ -169,11 +184,11 @@ mod tests {
     }
 
     fn file(path: &str, dev: u64, ino: u64) -> ExecRule {
-        ExecRule::File { path: path.into(), identity: Some(FileIdentity { dev, ino }) }
+        ExecRule::File { path: path.into(), identity: Some(FileId { dev, ino }) }
     }
 
     fn matched(set: &RuleSet, path: &str, identity: Option<(u64, u64)>) -> Option<String> {
-        set.matches(path, identity.map(|(dev, ino)| FileIdentity { dev, ino })).map(ToString::to_string)
+        set.matches(path, identity.map(|(dev, ino)| FileId { dev, ino })).map(ToString::to_string)
     }
 
     #[test]
@@ -217,10 +232,10 @@ mod tests {
         set.remove(OsStr::new("glob:/nonexistent/*.sh")).unwrap();
         assert_eq!(set.matches("/nonexistent/x.sh", None), None);
         assert_eq!(matched(&set, "/y", Some((3, 9))).as_deref(), Some("/nonexistent/two"));
-        assert_eq!(set.file_identities().collect::<Vec<_>>(), [FileIdentity { dev: 3, ino: 9 }]);
+        assert_eq!(set.file_identities().collect::<Vec<_>>(), [FileId { dev: 3, ino: 9 }]);
         set.remove(OsStr::new("/nonexistent/two")).unwrap();
         assert!(set.is_empty());
-        assert_eq!(set.matches("/y", Some(FileIdentity { dev: 3, ino: 9 })), None);
+        assert_eq!(set.matches("/y", Some(FileId { dev: 3, ino: 9 })), None);
     }
 
     #[test]

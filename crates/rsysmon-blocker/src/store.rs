@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::rule::{compile_glob, ExecRule, FileIdentity, RuleError};
+use crate::rule::{compile_glob, ExecRule, RuleError};
 use crate::rule_set::RuleSet;
+use rsysmon_fs::FileId;
 
 /// Where the daemon keeps its rules.
 pub const DEFAULT_RULE_FILE: &str = "/var/lib/rsysmon/rules.json";
@@ -137,7 +138,7 @@ fn from_stored(stored: StoredRule) -> Result<ExecRule, RuleError> {
     Ok(match stored {
         StoredRule::File { file, dev, ino } => {
             let identity = match (dev, ino) {
-                (Some(dev), Some(ino)) => Some(FileIdentity { dev, ino }),
+                (Some(dev), Some(ino)) => Some(FileId { dev, ino }),
                 _ => None,
             };
             ExecRule::File { path: absolute(file)?, identity }
@@ -162,7 +163,7 @@ mod tests {
     fn sample() -> RuleSet {
         let p = Protected::none();
         RuleSet::from_rules([
-            ExecRule::File { path: "/nonexistent/evil".into(), identity: Some(FileIdentity { dev: 2049, ino: 131 }) },
+            ExecRule::File { path: "/nonexistent/evil".into(), identity: Some(FileId { dev: 2049, ino: 131 }) },
             ExecRule::path(OsStr::new("/nonexistent/gone"), &p).unwrap(),
             ExecRule::path(OsStr::new("/nonexistent/bad/"), &p).unwrap(),
             ExecRule::glob(OsStr::new("/nonexistent/*.bin"), &p).unwrap(),
@@ -182,7 +183,7 @@ mod tests {
         let loaded = load(&path).unwrap();
         assert_eq!(loaded.list(), sample().list());
         assert_eq!(
-            loaded.matches("/elsewhere", Some(FileIdentity { dev: 2049, ino: 131 })).unwrap().to_string(),
+            loaded.matches("/elsewhere", Some(FileId { dev: 2049, ino: 131 })).unwrap().to_string(),
             "/nonexistent/evil"
         );
         assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "no temporary left behind");

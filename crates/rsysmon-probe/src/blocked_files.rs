@@ -2,7 +2,7 @@
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapMut};
 
-use crate::loader::ProbeError;
+use crate::error::ProbeError;
 use crate::records::blocked_file;
 use crate::FileId;
 

@@ -6,12 +6,14 @@
 //! exactly to the rest. A record that fails any check is an error for the
 //! caller to count and skip; nothing here panics on any input.
 
-use crate::file_id::FileId;
+use rsysmon_event::ImageVia;
+
 use crate::records::{
     exit_record, image_load_record, process_create_record, process_exec_record, record_header, record_image_flag,
     record_image_via, record_kind, record_path_flag, record_tamper_method, remote_thread_record, tamper_record,
     thread_create_record, RECORD_ARGV_MAX, RECORD_MAX_SIZE, RECORD_PATH_MAX,
 };
+use crate::FileId;
 
 /// Fields every record carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,19 +39,6 @@ pub struct KernelPath {
     pub deleted: bool,
     /// The walk did not end at the root of the mount tree.
     pub disconnected: bool,
-}
-
-/// What made an image executable in a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageVia {
-    /// The program, mapped by the kernel at execve.
-    Exec,
-    /// The program's ELF interpreter, mapped by the kernel at execve.
-    Interpreter,
-    /// mmap of the file with PROT_EXEC.
-    Mmap,
-    /// mprotect adding PROT_EXEC to a mapping of the file.
-    Mprotect,
 }
 
 /// One decoded record.
@@ -208,17 +197,32 @@ pub enum DecodeError {
     FieldTooLong { what: &'static str, len: usize, max: u32 },
 }
 
-/// Marks the generated record layouts as plain data: integers and byte
-/// arrays only, so every bit pattern is a valid value.
-trait Plain: Copy {}
-impl Plain for record_header {}
-impl Plain for process_create_record {}
-impl Plain for process_exec_record {}
-impl Plain for exit_record {}
-impl Plain for thread_create_record {}
-impl Plain for tamper_record {}
-impl Plain for remote_thread_record {}
-impl Plain for image_load_record {}
+/// Plain data: a type for which every bit pattern is a valid value, so
+/// [`read`] may build one from any bytes.
+///
+/// # Safety
+///
+/// Implement it only for `repr(C)` types made of integers and arrays of
+/// them: no references, pointers, `bool`, enums or padding-sensitive
+/// invariants.
+unsafe trait Plain: Copy {}
+// SAFETY: bindgen's layouts of records.h: repr(C) structs of integers and
+// byte arrays only.
+unsafe impl Plain for record_header {}
+// SAFETY: as above.
+unsafe impl Plain for process_create_record {}
+// SAFETY: as above.
+unsafe impl Plain for process_exec_record {}
+// SAFETY: as above.
+unsafe impl Plain for exit_record {}
+// SAFETY: as above.
+unsafe impl Plain for thread_create_record {}
+// SAFETY: as above.
+unsafe impl Plain for tamper_record {}
+// SAFETY: as above.
+unsafe impl Plain for remote_thread_record {}
+// SAFETY: as above.
+unsafe impl Plain for image_load_record {}
 
 fn read<T: Plain>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();

@@ -7,12 +7,14 @@
 
 mod blocked_files;
 mod decode;
-mod file_id;
+mod error;
 mod loader;
 pub mod records;
 mod skel;
 
 pub use blocked_files::BlockedFiles;
-pub use decode::{decode, Creator, DecodeError, Header, ImageVia, KernelPath, KernelRecord, TamperMethod};
-pub use file_id::FileId;
-pub use loader::{ProbeConfig, ProbeError, Probes, RecordReader};
+pub use decode::{decode, Creator, DecodeError, Header, KernelPath, KernelRecord, TamperMethod};
+pub use error::ProbeError;
+pub use loader::{ProbeConfig, Probes, RecordReader};
+pub use rsysmon_event::ImageVia;
+pub use rsysmon_fs::FileId;

@@ -14,12 +14,11 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
 use crate::blocked_files::BlockedFiles;
-use crate::file_id::FileId;
+use crate::error::{ProbeError, KERNEL_BTF, OWN_MOUNT_NS};
 use crate::records::record_loss_slot;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
+use crate::FileId;
 
-const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-const OWN_MOUNT_NS: &str = "/proc/self/ns/mnt";
 const PAGE_SIZE: usize = 4096;
 
 /// What the probes do, decided before they load.
@@ -42,34 +41,6 @@ impl Default for ProbeConfig {
             ring_buffer_bytes: 8 << 20,
             remote_thread_window: Duration::from_secs(10),
         }
-    }
-}
-
-/// Why the probes could not be loaded or read.
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
-    #[error(
-        "the kernel has no BTF ({KERNEL_BTF} is missing): rsysmon needs a kernel built with CONFIG_DEBUG_INFO_BTF=y"
-    )]
-    NoKernelBtf,
-    #[error("permission denied loading BPF probes: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)")]
-    PermissionDenied,
-    #[error("cannot read {OWN_MOUNT_NS}: {0}; is /proc mounted?")]
-    MountNamespace(#[source] std::io::Error),
-    #[error("could not {action}")]
-    Bpf {
-        action: String,
-        #[source]
-        source: libbpf_rs::Error,
-    },
-}
-
-impl ProbeError {
-    pub(crate) fn bpf(action: impl Into<String>, source: libbpf_rs::Error) -> Self {
-        if source.kind() == libbpf_rs::ErrorKind::PermissionDenied {
-            return ProbeError::PermissionDenied;
-        }
-        ProbeError::Bpf { action: action.into(), source }
     }
 }
 

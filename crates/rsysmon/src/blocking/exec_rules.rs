@@ -15,8 +15,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
-use rsysmon_blocker::{shared, store, AllowCache, ExecRule, FileIdentity, Protected, RuleSet, SharedRules};
-use rsysmon_probe::{BlockedFiles, FileId};
+use rsysmon_blocker::{shared, store, AllowCache, ExecRule, Protected, RuleSet, SharedRules};
+use rsysmon_fs::FileId;
+use rsysmon_probe::BlockedFiles;
 
 /// The rules in force, and where they are kept.
 pub struct ExecRules {
@@ -36,7 +37,7 @@ impl ExecRules {
     pub fn new(rules: RuleSet, file: Option<PathBuf>, kernel: BlockedFiles) -> anyhow::Result<ExecRules> {
         let protected = Protected::this_process().context("cannot find rsysmon's own executable to protect it")?;
         for identity in rules.file_identities() {
-            kernel.block(file_id(identity))?;
+            kernel.block(identity)?;
         }
         Ok(ExecRules { shared: shared(rules), file, kernel, protected, writer: Mutex::new(()), cache: OnceLock::new() })
     }
@@ -87,24 +88,18 @@ impl ExecRules {
         if let Some(file) = &self.file {
             store::save(file, &new)?;
         }
-        let before: HashSet<FileIdentity> = old.file_identities().collect();
-        let after: HashSet<FileIdentity> = new.file_identities().collect();
+        let before: HashSet<FileId> = old.file_identities().collect();
+        let after: HashSet<FileId> = new.file_identities().collect();
         self.shared.store(Arc::new(new));
         if let Some(cache) = self.cache.get() {
             cache.rules_changed();
         }
         for identity in after.difference(&before) {
-            self.kernel.block(file_id(*identity))?;
+            self.kernel.block(*identity)?;
         }
         for identity in before.difference(&after) {
-            self.kernel.unblock(file_id(*identity))?;
+            self.kernel.unblock(*identity)?;
         }
         Ok(())
     }
-}
-
-/// The blocker and the kernel name a file the same way: stat(2)'s device
-/// and inode.
-fn file_id(identity: FileIdentity) -> FileId {
-    FileId { dev: identity.dev, ino: identity.ino }
 }

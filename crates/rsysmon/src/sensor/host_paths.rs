@@ -10,9 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use rsysmon_probe::KernelPath;
+use std::path::Path;
 
-const MOUNTINFO: &str = "/proc/self/mountinfo";
+use rsysmon_fs::mountinfo::{parse_mountinfo, SELF_MOUNTINFO};
+use rsysmon_probe::KernelPath;
 
 /// A path that no mount explains is looked up again after re-reading
 /// mountinfo, at most this often: new mounts appear, but a miss must not
@@ -46,7 +47,7 @@ impl HostMounts {
     }
 
     fn refresh(&mut self) {
-        self.mounts = std::fs::read_to_string(MOUNTINFO).map(|text| parse(&text)).unwrap_or_default();
+        self.mounts = std::fs::read_to_string(SELF_MOUNTINFO).map(|text| parse(&text)).unwrap_or_default();
         self.read_at = Some(Instant::now());
     }
 
@@ -79,45 +80,20 @@ impl HostMounts {
     }
 }
 
-/// Parse mountinfo(5): `36 35 98:0 /mnt1 /mnt/parent rw,noatime … - ext3 …`.
-/// Lines that do not parse are skipped.
+/// The mounts as path components, for prefix matching.
 fn parse(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split(' ');
-            let (_id, _parent) = (fields.next()?, fields.next()?);
-            let (major, minor) = fields.next()?.split_once(':')?;
-            let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
-            let root = components(&unescape(fields.next()?));
-            let mount_point = components(&unescape(fields.next()?));
-            Some(Mount { dev, root, mount_point })
-        })
+    parse_mountinfo(text)
+        .into_iter()
+        .map(|m| Mount { dev: m.dev, root: path_components(&m.root), mount_point: path_components(&m.mount_point) })
         .collect()
+}
+
+fn path_components(path: &Path) -> Vec<String> {
+    components(&path.to_string_lossy())
 }
 
 fn components(path: &str) -> Vec<String> {
     path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo` octal.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub mod process_table;
 pub mod remote_policy;
 
 use rsysmon_blocker::BlockedExec;
-use rsysmon_event::{Detail, Event, EventKind, ImageVia, LossStage, Termination};
+use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
 use rsysmon_probe::{decode, KernelRecord};
 
 use crate::pipeline::stats::Stats;
@@ -130,12 +130,6 @@ impl Sensor {
                         Some(host) => (host, Some(seen)),
                         None => (seen.clone(), Some(seen)),
                     },
-                };
-                let via = match via {
-                    rsysmon_probe::ImageVia::Exec => ImageVia::Exec,
-                    rsysmon_probe::ImageVia::Interpreter => ImageVia::Interpreter,
-                    rsysmon_probe::ImageVia::Mmap => ImageVia::Mmap,
-                    rsysmon_probe::ImageVia::Mprotect => ImageVia::Mprotect,
                 };
                 Detail::ImageLoad { base, size, path, ns_path, dev: file.dev, inode: file.ino, via, blocked }
             }
