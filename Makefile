@@ -20,9 +20,12 @@ build: deps
 run: build
 	./target/release/rsysmon run
 
-# Unit and root integration tests. The integration tests load the real
-# probes: run as root. RSYSMON_SKIP_ROOT_TESTS=1 skips them on purpose.
+# Formatting and lints first (rustfmt.toml; every clippy warning is an
+# error), then unit and root integration tests. The integration tests load
+# the real probes: run as root. RSYSMON_SKIP_ROOT_TESTS=1 skips them on purpose.
 test: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --release
 
 # Benchmarks (BENCHMARKS.md); e.g. `sudo make bench BENCH_ARGS=--quick`.

@@ -29,3 +29,15 @@ if ! command -v "$cargo_bin" >/dev/null 2>&1; then
     echo "rsysmon: no Rust toolchain found: install one with rustup (Rust 1.82 or newer), then run this again" >&2
     exit 1
 fi
+
+# `make test` checks formatting and lints first: rustfmt and clippy come
+# with rustup's default profile; add them if the toolchain is minimal.
+if ! "$cargo_bin" fmt --version >/dev/null 2>&1 || ! "$cargo_bin" clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1; then
+        echo "rsysmon: installing the rustfmt and clippy components"
+        rustup component add rustfmt clippy
+    else
+        echo "rsysmon: cargo fmt and cargo clippy are missing: install the rustfmt and clippy components" >&2
+        exit 1
+    fi
+fi

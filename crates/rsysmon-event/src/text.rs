@@ -1,4 +1,4 @@
-//! The book's one-line text form: `HH:MM:SS.mmm: what happened`, local time.
+//! The one-line text form: `HH:MM:SS.mmm: what happened`, local time.
 //!
 //! Names, paths and arguments come from whoever started the process, so
 //! control characters are escaped: a file named "x\n12:00:00.000: …" must

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
- * Remote threads: the book's KDetector on Linux.
+ * Remote threads: threads created in a process by another process.
  *
  * clone(CLONE_THREAD) always creates the thread in the caller's own
  * process, so a thread is "remote" when its creator was taken over by

@@ -26,7 +26,7 @@ Examples:
   rsysmon run --block /opt/x/evil     refuse to execute this file (EPERM)
   rsysmon run --block /opt/untrusted/ --block-glob '/tmp/**/*.bin'
 
-Text lines read like the book's SysMon client:
+Text lines, one per event:
   18:59:37.660: Process 4242 (bash) created by process 4200 (bash)
   18:59:37.662: Process 4242 (ls) exec /usr/bin/ls -la
   18:59:37.663: Image loaded into process 4242 (ls) at address 0x7F3A1C200000 (/usr/lib/x86_64-linux-gnu/libc.so.6)

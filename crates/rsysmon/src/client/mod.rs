@@ -78,6 +78,9 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     println!("lost:    {}", pairs(&status.lost));
     println!("queue:   {}/{} events, {} dropped", status.queue.len, status.queue.capacity, status.queue.dropped);
     println!("clients: {}", status.clients);
+    if let Some(reason) = &status.last_decode_error {
+        println!("decode:  newest bad record: {reason}");
+    }
     Ok(())
 }
 

@@ -54,6 +54,7 @@ impl DaemonState {
             lost,
             queue: QueueStatus { len, capacity, dropped },
             clients: self.clients.load(std::sync::atomic::Ordering::Relaxed),
+            last_decode_error: stats.last_decode_error().map(str::to_string),
         }
     }
 }

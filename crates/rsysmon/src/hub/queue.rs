@@ -1,7 +1,6 @@
 //! A bounded queue of events that never blocks its producer.
 //!
-//! Like the book's list capped at 10000 items, it never holds more than its
-//! capacity: when full, the oldest event is dropped. Dropped events are not
+//! It never holds more than its capacity (10000 events by default): when full, the oldest event is dropped. Dropped events are not
 //! forgotten: they are folded into one `loss` event (for this queue's stage)
 //! that waits in front of the oldest kept event, so a reader sees exactly
 //! where the gap is and how large it is. The daemon's history is one such

@@ -61,6 +61,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut stats = stopped.stats;
     stats.count_loss(LossStage::Queue, output_queue.dropped());
     eprintln!("rsysmon: {stats}");
+    if let Some(reason) = stats.last_decode_error() {
+        eprintln!("rsysmon: newest bad ring-buffer record: {reason}");
+    }
     if let Some(b) = stopped.blocker {
         eprintln!(
             "rsysmon: blocker: {} execs allowed, {} denied; decision p50 {:.1} µs, p99 {:.1} µs (last {})",

@@ -11,6 +11,9 @@ pub struct Stats {
     kinds: BTreeMap<EventKind, u64>,
     losses: BTreeMap<LossStage, u64>,
     allowed_remote_threads: u64,
+    /// Why the newest bad record failed decoding: a probe and a decoder
+    /// that disagree show as a reason, not only as a count.
+    last_decode_error: Option<String>,
 }
 
 impl Stats {
@@ -25,6 +28,16 @@ impl Stats {
     /// A remote thread whose creator is allow-listed was not reported.
     pub fn count_allowed_remote_thread(&mut self) {
         self.allowed_remote_threads += 1;
+    }
+
+    /// A record failed decoding for `reason` (it is counted as a loss too).
+    pub fn decode_failed(&mut self, reason: String) {
+        self.last_decode_error = Some(reason);
+    }
+
+    /// Why the newest bad record failed decoding, if one did.
+    pub fn last_decode_error(&self) -> Option<&str> {
+        self.last_decode_error.as_deref()
     }
 
     pub fn lost(&self, stage: LossStage) -> u64 {

@@ -48,7 +48,11 @@ impl Sensor {
                 None
             }
             Ok(record) => Some(self.event(record)),
-            Err(_) => Some(self.loss(1, LossStage::Decode, BootClock::boot_now_ns())),
+            Err(e) => {
+                tracing::debug!(len = bytes.len(), "ring-buffer record skipped: {e}");
+                self.stats.decode_failed(e.to_string());
+                Some(self.loss(1, LossStage::Decode, BootClock::boot_now_ns()))
+            }
         }
     }
 
@@ -181,6 +185,18 @@ mod tests {
         assert_eq!(e.seq, 1);
         assert_eq!(e.detail, Detail::Loss { lost: 1, stage: LossStage::Decode });
         assert_eq!(s.stats().lost(LossStage::Decode), 1);
+    }
+
+    #[test]
+    fn the_newest_decode_error_is_kept_with_its_reason() {
+        let mut s = sensor();
+        assert_eq!(s.stats().last_decode_error(), None);
+        s.on_record(&[1, 2, 3]);
+        let first = s.stats().last_decode_error().unwrap().to_string();
+        assert!(first.contains("3 bytes"), "{first}");
+        s.on_record(&[]);
+        let newest = s.stats().last_decode_error().unwrap();
+        assert!(newest.contains("0 bytes") && newest != first, "{newest}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Which remote threads are expected: debuggers cause them too.
 //!
-//! As the book says of its detector, a debugger that runs code in its
-//! target (gdb's `call`) creates remote threads. They are reported unless
+//! A debugger that runs code in its target (gdb's `call`) creates a thread
+//! in it from outside, through ptrace: by this definition, a remote thread. They are reported unless
 //! the user allow-lists the creator's executable.
 
 use std::collections::HashSet;
