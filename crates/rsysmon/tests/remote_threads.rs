@@ -116,9 +116,8 @@ fn gdb_calling_a_function_is_a_remote_thread_by_gdb_unless_allowed() {
     drop(monitor);
 
     // The same with gdb allow-listed: the thread is seen, not reported as remote.
-    let gdb_exe = support::real(
-        &String::from_utf8(Command::new("which").arg("gdb").output().unwrap().stdout).unwrap().trim().to_string(),
-    );
+    let gdb_exe =
+        support::real(String::from_utf8(Command::new("which").arg("gdb").output().unwrap().stdout).unwrap().trim());
     let monitor = Monitor::start(&["--allow-remote-creator", &gdb_exe]);
     let mut gdb = gdb_call(target.pid);
     let tid = target.remote_tid();

@@ -19,11 +19,13 @@ fn header(kind: u32, size: usize) -> record_header {
 }
 
 fn exec_record(exe: &[u8], argv: &[u8], cwd: &[u8]) -> Vec<u8> {
-    let mut r = process_exec_record::default();
-    r.old_tid = 101;
-    r.exe_len = exe.len() as u16;
-    r.argv_len = argv.len() as u16;
-    r.cwd_len = cwd.len() as u16;
+    let mut r = process_exec_record {
+        old_tid: 101,
+        exe_len: exe.len() as u16,
+        argv_len: argv.len() as u16,
+        cwd_len: cwd.len() as u16,
+        ..Default::default()
+    };
     let size = std::mem::size_of_val(&r) + exe.len() + argv.len() + cwd.len();
     r.header = header(record_kind::RECORD_PROCESS_EXEC, size);
     let mut out = bytes_of(&r);
@@ -75,8 +77,7 @@ fn lengths_that_do_not_add_up_are_rejected() {
 #[test]
 fn unknown_kind_is_rejected() {
     let size = std::mem::size_of::<thread_create_record>();
-    let mut r = thread_create_record::default();
-    r.header = header(99, size);
+    let r = thread_create_record { header: header(99, size), ..Default::default() };
     assert_eq!(decode(&bytes_of(&r)), Err(DecodeError::UnknownKind(99)));
 }
 

@@ -20,9 +20,9 @@ use crate::blocking::exec_rules::ExecRules;
 use crate::cli::DaemonArgs;
 use crate::hub::Hub;
 use crate::pipeline::config::DEFAULT_CONFIG;
-use crate::pipeline::stats::Stats;
 use crate::pipeline::{Pipeline, RuleSource};
 use crate::protocol::{QueueStatus, Status};
+use crate::sensor::stats::Stats;
 
 use access::Access;
 

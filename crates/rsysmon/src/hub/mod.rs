@@ -117,7 +117,8 @@ mod tests {
     use rsysmon_event::Detail;
     use std::time::Duration;
 
-    fn event(seq: u64) -> Event {
+    /// A small event with sequence number `seq`.
+    pub(crate) fn event(seq: u64) -> Event {
         Event {
             seq,
             time: Default::default(),

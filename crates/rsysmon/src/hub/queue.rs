@@ -153,17 +153,7 @@ fn count_as_drop(event: &Event) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event(seq: u64) -> Event {
-        Event {
-            seq,
-            time: Default::default(),
-            pid: 1,
-            tid: 1,
-            comm: "x".into(),
-            detail: Detail::ThreadCreate { creator_tid: 1 },
-        }
-    }
+    use crate::hub::tests::event;
 
     fn loss(seq: u64, lost: u64, stage: LossStage) -> Event {
         Event { detail: Detail::Loss { lost, stage }, ..event(seq) }

@@ -21,7 +21,7 @@ use crate::pipeline::{Pipeline, RuleSource};
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = args.pipeline.config(None)?;
     let rules = match blocking::rules(&args.block, &args.block_glob)? {
-        Some(set) => RuleSource::Given(set),
+        Some(set) => RuleSource::Given(Box::new(set)),
         None => RuleSource::Off,
     };
     let pipeline = Pipeline::start(&config, rules, None)?;

@@ -29,7 +29,7 @@ pub const RING_BUFFER_KIB: RangeInclusive<u64> = 4..=1_048_576;
 /// Allowed values of `remote_threads.window_secs`.
 pub const REMOTE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub queue: QueueConfig,
@@ -91,18 +91,6 @@ pub struct SocketConfig {
 pub struct ProbesConfig {
     pub include_kernel_threads: bool,
     pub ring_buffer_kib: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            queue: QueueConfig::default(),
-            socket: SocketConfig::default(),
-            probes: ProbesConfig::default(),
-            remote_threads: RemoteThreadsConfig::default(),
-            blocking: BlockingConfig::default(),
-        }
-    }
 }
 
 impl Default for QueueConfig {

@@ -9,7 +9,6 @@
 pub mod config;
 pub mod privilege;
 mod reader;
-pub mod stats;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -22,11 +21,11 @@ use crate::blocking::exec_rules::ExecRules;
 use crate::blocking::{self, Blocking};
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
-use crate::pipeline::stats::Stats;
 use crate::sensor::clock::BootClock;
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
+use crate::sensor::stats::Stats;
 use crate::sensor::Sensor;
 
 /// Where the exec rules come from.
@@ -34,7 +33,7 @@ pub enum RuleSource {
     /// No blocking: `run` without `--block`.
     Off,
     /// Rules given on the command line, never saved.
-    Given(RuleSet),
+    Given(Box<RuleSet>),
     /// The rule file: loaded now, saved on every change (the daemon).
     File(PathBuf),
 }
@@ -75,7 +74,7 @@ impl Pipeline {
         let probes = Probes::load(&config.probe_config())?;
         let rules = match rules {
             RuleSource::Off => None,
-            RuleSource::Given(set) => Some(ExecRules::new(set, None, probes.blocked_files()?)?),
+            RuleSource::Given(set) => Some(ExecRules::new(*set, None, probes.blocked_files()?)?),
             RuleSource::File(path) => {
                 let set = rsysmon_blocker::store::load(&path)?;
                 Some(ExecRules::new(set, Some(path), probes.blocked_files()?)?)

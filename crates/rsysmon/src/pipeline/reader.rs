@@ -12,7 +12,7 @@ use std::time::Duration;
 use rsysmon_probe::Probes;
 
 use crate::hub::Hub;
-use crate::pipeline::stats::Stats;
+use crate::sensor::stats::Stats;
 use crate::sensor::Sensor;
 
 /// How long the reader sleeps when the probes have not woken it. Bounds how

@@ -9,16 +9,17 @@ pub mod clock;
 pub mod host_paths;
 pub mod process_table;
 pub mod remote_policy;
+pub mod stats;
 
 use rsysmon_blocker::BlockedExec;
 use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
 use rsysmon_probe::{decode, KernelRecord};
 
-use crate::pipeline::stats::Stats;
 use crate::sensor::clock::BootClock;
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
+use crate::sensor::stats::Stats;
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
 pub struct Sensor {
