@@ -230,6 +230,22 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_sample_is_the_defaults() {
+        let doc = include_str!("../../../../docs/daemon.md");
+        let sample = doc.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+        let mut documented = Config::parse(sample, "docs/daemon.md").unwrap();
+        // The docs name a read group as an example; by default there is none.
+        documented.socket.read_group = None;
+        assert_eq!(documented, Config::default());
+        // And it names every section and key, so none goes missing.
+        let keys = |text: &str| -> Vec<String> {
+            let key = |line: &str| line.trim_start_matches("# ").split([' ', '=']).next().map(str::to_string);
+            text.lines().filter(|l| l.starts_with('[') || l.contains(" = ")).filter_map(key).collect()
+        };
+        assert_eq!(keys(sample), keys(&Config::sample()));
+    }
+
+    #[test]
     fn a_missing_default_file_is_fine_but_a_missing_explicit_one_is_not() {
         let missing = Path::new("/nonexistent/rsysmon.toml");
         assert!(Config::load(missing, false).is_ok());
