@@ -46,6 +46,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("cannot start the output thread")?
     };
 
+    if pipeline.mounted_tracefs() {
+        eprintln!("rsysmon: mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
+    }
     if let Some(filesystems) = pipeline.blocked_filesystems() {
         eprintln!("rsysmon: blocking execs on {filesystems} filesystems");
     }

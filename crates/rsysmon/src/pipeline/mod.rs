@@ -113,6 +113,11 @@ impl Pipeline {
         self.probes.attached()
     }
 
+    /// Whether tracefs was missing and the probes mounted it.
+    pub fn mounted_tracefs(&self) -> bool {
+        self.probes.tracefs() == rsysmon_probe::kernel_fs::Tracefs::Mounted
+    }
+
     /// The number of filesystems the blocker watches, if blocking.
     pub fn blocked_filesystems(&self) -> Option<usize> {
         self.blocking.as_ref().map(|b| b.blocker.coverage().marked.len())
