@@ -26,7 +26,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let pipeline = Pipeline::start(&config, rules, None)?;
     let filter = args.filter.filter();
-    let format = if args.filter.json { Format::Json } else { Format::Text };
+    let format: Format = args.filter.format();
     let out: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
         None => Box::new(io::stdout()),

@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use rsysmon_blocker::{BlockerStats, RuleSet};
+use rsysmon_event::Host;
 use rsysmon_probe::Probes;
 
 use crate::blocking::exec_rules::ExecRules;
@@ -81,7 +82,8 @@ impl Pipeline {
             }
         };
         let blocking = rules.as_ref().map(blocking::start).transpose()?;
-        let sensor = Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy);
+        let sensor =
+            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
         Ok(Pipeline {
             probes,
             sensor,
