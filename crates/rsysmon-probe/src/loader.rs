@@ -39,7 +39,9 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
             include_kernel_threads: false,
-            ring_buffer_bytes: 8 << 20,
+            // About 1.5 s of thread events at 100,000 events/s (records
+            // of 80-120 bytes), more for smaller ones; see BENCHMARKS.md.
+            ring_buffer_bytes: 16 << 20,
             remote_thread_window: Duration::from_secs(10),
         }
     }
