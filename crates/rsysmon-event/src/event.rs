@@ -136,6 +136,10 @@ pub enum Detail {
         /// `ptrace-attach`, `ptrace-seize`, `ptrace-poke`, `ptrace-setregs`,
         /// `process-vm-writev` or `proc-mem`.
         method: String,
+        /// Takeovers by the same creator process of the same target
+        /// process with the same method that this event stands for: the
+        /// first one and its repeats within a second.
+        count: u64,
     },
     /// Thread `tid` was created in process `pid` while another process had
     /// taken it over: the Linux form of a remote thread.
