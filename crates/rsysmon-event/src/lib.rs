@@ -10,7 +10,7 @@ mod json;
 mod kind;
 mod text;
 
-pub use event::{Detail, Event, ImageVia, LossStage, Termination};
+pub use event::{Detail, Event, ImageVia, LossStage, SinkName, Termination};
 pub use filter::{BadPattern, CommPattern, Filter};
 pub use json::{to_json_line, SCHEMA_VERSION};
 pub use kind::{EventKind, UnknownKind};

@@ -96,11 +96,12 @@ impl Hub {
         self.history.as_ref().map(EventQueue::dropped).unwrap_or_default()
     }
 
-    /// Live subscribers, and the events they missed in total.
+    /// Live client subscribers, and the events they missed in total
+    /// (sinks count their own).
     pub fn subscriber_stats(&self) -> (usize, u64) {
         let subscribers = self.subscribers();
-        let live = subscribers.iter().filter(|s| !s.is_closed()).count();
-        (live, subscribers.iter().map(|s| s.dropped()).sum())
+        let clients = || subscribers.iter().filter(|s| s.stage() == LossStage::Client);
+        (clients().filter(|s| !s.is_closed()).count(), clients().map(|s| s.dropped()).sum())
     }
 
     /// Close every subscriber: no more events will come.

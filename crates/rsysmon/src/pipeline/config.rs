@@ -37,6 +37,9 @@ pub struct Config {
     pub probes: ProbesConfig,
     pub remote_threads: RemoteThreadsConfig,
     pub blocking: BlockingConfig,
+    /// The daemon's sinks and metrics: `[outputs.file]`, `[outputs.syslog]`,
+    /// `[outputs.nats]`, `[outputs.metrics]` (docs/outputs.md).
+    pub outputs: rsysmon_sinks::OutputsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -148,6 +151,7 @@ impl Config {
         for exe in &self.remote_threads.allow {
             check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;
         }
+        self.outputs.validate().map_err(|e| anyhow::anyhow!(e))?;
         Ok(())
     }
 
@@ -183,7 +187,8 @@ allow = []               # creators whose remote threads are expected, e.g. [\"/
 
 [blocking]
 rules_file = {}
-",
+
+{}",
             d.queue.max_events,
             d.queue.client_backlog,
             quoted(&d.socket.path),
@@ -191,6 +196,7 @@ rules_file = {}
             d.probes.ring_buffer_kib,
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
+            rsysmon_sinks::OutputsConfig::sample(),
         )
     }
 }
