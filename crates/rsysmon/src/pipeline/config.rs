@@ -77,6 +77,9 @@ pub struct Config {
     pub remote_threads: RemoteThreadsConfig,
     pub blocking: BlockingConfig,
     pub priority: PriorityConfig,
+    /// The daemon's sinks and metrics: `[outputs.file]`, `[outputs.syslog]`,
+    /// `[outputs.nats]`, `[outputs.metrics]` (docs/outputs.md).
+    pub outputs: rsysmon_sinks::OutputsConfig,
 }
 
 /// Allowed values of `priority.nice`: the kernel's range.
@@ -229,6 +232,7 @@ impl Config {
         for exe in &self.remote_threads.allow {
             check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;
         }
+        self.outputs.validate().map_err(|e| ValueError { key: e.key, why: e.why })?;
         Ok(())
     }
 
@@ -270,7 +274,8 @@ rules_file = {}
 
 [priority]
 nice = {}                # reader, exec decider and output threads; -20..19, 0 = ordinary
-",
+
+{}",
             d.queue.max_events,
             d.queue.client_backlog,
             quoted(&d.socket.path),
@@ -282,6 +287,7 @@ nice = {}                # reader, exec decider and output threads; -20..19, 0 =
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
             d.priority.nice,
+            rsysmon_sinks::OutputsConfig::sample(),
         )
     }
 }
