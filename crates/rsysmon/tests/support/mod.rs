@@ -39,7 +39,7 @@ pub fn gettid() -> u32 {
     unsafe { libc::gettid() as u32 }
 }
 
-/// A running `rsysmon run --json`.
+/// A running `rsysmon run --format json` (or ecs).
 pub struct Monitor {
     child: Child,
     events: Arc<Mutex<Vec<Value>>>,
@@ -51,8 +51,14 @@ impl Monitor {
     /// Start a monitor with extra `rsysmon run` arguments and wait until
     /// its probes are attached.
     pub fn start(args: &[&str]) -> Monitor {
+        Monitor::start_in("json", args)
+    }
+
+    /// Start a monitor writing `--format FORMAT` (json or ecs: one JSON
+    /// document per line).
+    pub fn start_in(format: &str, args: &[&str]) -> Monitor {
         let mut cmd = Command::new(RSYSMON);
-        cmd.arg("run").arg("--json").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("run").args(["--format", format]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon");
         let stdout = child.stdout.take().unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
