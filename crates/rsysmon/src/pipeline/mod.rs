@@ -15,8 +15,10 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use anyhow::Context;
 use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_event::Host;
+use rsysmon_hash::Hasher;
 use rsysmon_probe::Probes;
 
 use crate::blocking::exec_rules::ExecRules;
@@ -89,8 +91,11 @@ impl Pipeline {
                 eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
             }
         }
-        let sensor =
+        let mut sensor =
             Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
+        if let Some(limits) = config.hashing.limits() {
+            sensor = sensor.with_hasher(Hasher::start(limits).context("cannot start the hashing thread")?);
+        }
         Ok(Pipeline {
             probes,
             sensor,
