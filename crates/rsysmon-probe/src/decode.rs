@@ -16,7 +16,7 @@ use crate::records::{
 use crate::FileId;
 
 /// Fields every record carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Header {
     /// CLOCK_BOOTTIME nanoseconds at the event.
     pub time_ns: u64,
