@@ -169,7 +169,7 @@ static __always_inline void note_exec(struct image_scan *s, struct vm_area_struc
  */
 static __always_inline bool in_other_mount_ns(struct file *file)
 {
-	struct vfsmount *vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	struct vfsmount *vfsmnt = BPF_CORE_READ(file_user_path(file), mnt);
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
 	unsigned long ns_ptr = (unsigned long)BPF_CORE_READ(mnt, mnt_ns);
 	struct mnt_namespace *ns = (void *)ns_ptr;
@@ -267,11 +267,14 @@ static long step_down(__u64 index, void *unused)
 /*
  * Write the image's paths into the scratch record after its fixed part.
  * `file` must be pinned: by a VMA while mmap_lock is held around the call.
+ * The path is the one the process used (file_user_path: the overlay's, for
+ * a file on overlayfs); the path within the file system is the file's own
+ * (the layer's), which is where its device, the record's `dev`, has it.
  */
 static __always_inline void write_paths(struct image_scan *s, struct file *file)
 {
 	__u32 off = sizeof(struct image_load_record);
-	s->path_flags = append_path(&off, RECORD_PATH_MAX, &file->f_path);
+	s->path_flags = append_path(&off, RECORD_PATH_MAX, file_user_path(file));
 	s->path_len = off - sizeof(struct image_load_record);
 	s->fs_path_len = 0;
 	s->fs_path_flags = 0;
