@@ -5,8 +5,10 @@ set -euo pipefail
 
 # clang compiles the BPF probes; libelf, zlib and pkg-config build the
 # vendored libbpf; libclang (a dependency of clang) drives bindgen; gcc and libc6-dev
-# build the test programs; gdb and strace are used by the injection tests.
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc libc6-dev gdb strace)
+# build the test programs; gdb and strace are used by the injection tests;
+# python3 dlopens libraries (ctypes) and util-linux bind-mounts (unshare,
+# mount) in the blocking tests.
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc libc6-dev gdb strace python3 util-linux)
 
 missing=()
 for p in "${packages[@]}"; do
