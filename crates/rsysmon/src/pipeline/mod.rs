@@ -22,6 +22,7 @@ use rsysmon_hash::Hasher;
 use rsysmon_probe::Probes;
 
 use crate::blocking::exec_rules::ExecRules;
+use crate::blocking::kernel_lists::KernelLists;
 use crate::blocking::{self, Blocking};
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
@@ -79,10 +80,10 @@ impl Pipeline {
         let probes = Probes::load(&config.probe_config())?;
         let rules = match rules {
             RuleSource::Off => None,
-            RuleSource::Given(set) => Some(ExecRules::new(*set, None, probes.blocked_files()?)?),
+            RuleSource::Given(set) => Some(ExecRules::new(*set, None, kernel_lists(&probes)?)?),
             RuleSource::File(path) => {
                 let set = rsysmon_blocker::store::load(&path)?;
-                Some(ExecRules::new(set, Some(path), probes.blocked_files()?)?)
+                Some(ExecRules::new(set, Some(path), kernel_lists(&probes)?)?)
             }
         };
         let blocking = rules.as_ref().map(blocking::start).transpose()?;
@@ -183,4 +184,9 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
             .map_err(|e| anyhow::anyhow!("cannot install a handler for signal {signal}: {e}"))?;
     }
     Ok(stop)
+}
+
+/// The probes' lists of blocked files and trees, for the exec rules.
+fn kernel_lists(probes: &Probes) -> anyhow::Result<KernelLists> {
+    Ok(KernelLists::new(probes.blocked_files()?, probes.blocked_trees()?))
 }
