@@ -4,7 +4,6 @@
 //! prints from its own bounded queue, so a slow terminal costs queue space
 //! (reported as loss at the `queue` stage), never kernel events.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use rsysmon_event::LossStage;
 
 use crate::blocking;
 use crate::cli::RunArgs;
-use crate::output::{write_events, Format};
+use crate::output::{file, write_events, Format};
 use crate::pipeline::{Pipeline, RuleSource};
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -24,13 +23,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(set) => RuleSource::Given(Box::new(set)),
         None => RuleSource::Off,
     };
+    // Opened before anything is attached, so a refused path costs nothing.
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(file::create(path)?),
+        None => Box::new(io::stdout()),
+    };
     let pipeline = Pipeline::start(&config, rules, None)?;
     let filter = args.filter.filter();
     let format = if args.filter.json { Format::Json } else { Format::Text };
-    let out: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
-        None => Box::new(io::stdout()),
-    };
     let output_queue = pipeline.hub().subscribe(config.queue.max_events, LossStage::Queue);
 
     let writer = {
