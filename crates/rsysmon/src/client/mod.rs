@@ -116,11 +116,15 @@ fn send<T: DeserializeOwned>(target: &SocketArg, request: &Request) -> anyhow::R
     let socket = target.socket.as_path();
     let mut stream = UnixStream::connect(socket).map_err(|e| connect_error(socket, &e))?;
     check_daemon(&stream, socket, target.daemon_uid)?;
-    writeln!(stream, "{}", request_line(request)).context("sending the request to the daemon failed")?;
+    let sent = writeln!(stream, "{}", request_line(request));
     let mut reader = BufReader::new(stream);
     let mut header = String::new();
-    reader.read_line(&mut header).context("reading the daemon's answer failed")?;
+    let read = reader.read_line(&mut header);
+    // A daemon that turns a connection away (too many clients) says why
+    // and closes, maybe before the request is written: its reason first.
     if header.is_empty() {
+        sent.context("sending the request to the daemon failed")?;
+        read.context("reading the daemon's answer failed")?;
         anyhow::bail!("the daemon closed the connection without answering");
     }
     Ok((parse_reply(&header)?, reader))
