@@ -140,7 +140,7 @@ impl Blocker {
         let (watcher_stop, stop_watcher) = stop_pipe()?;
         let counters = Arc::new(Counters::default());
 
-        let cache = AllowCache::new(&group, exempt.clone());
+        let cache = AllowCache::new(&group, exempt.clone(), &mounts);
         let mut blocker = Blocker {
             stop_watcher: Some(stop_watcher),
             stop_decider: Some(stop_decider),
@@ -170,10 +170,11 @@ impl Blocker {
         // Sent first thing by the thread, so this returns at once.
         blocker.decider_tid = tid_rx.recv().unwrap_or(0);
         let shared_coverage = Arc::clone(&blocker.coverage);
+        let watcher_cache = blocker.cache.clone();
         blocker.watcher = Some(
             thread::Builder::new()
                 .name("mount-watcher".into())
-                .spawn(move || watch_mounts(weak_group, mountinfo, shared_coverage, watcher_stop))
+                .spawn(move || watch_mounts(weak_group, mountinfo, shared_coverage, watcher_cache, watcher_stop))
                 .map_err(|e| BlockerError::Thread("mount-watcher", e))?,
         );
         Ok(blocker)
@@ -346,7 +347,7 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         let file = if is_exec_permission(&event) && pid != self.own_pid {
             ExecutedFile::of(fd, &self.proc_fds)
         } else {
-            ExecutedFile { path: None, identity: None }
+            ExecutedFile { path: None, identity: None, mount_id: None, links: 0 }
         };
         let rules = self.rules.load();
         let verdict = judge(self.own_pid, pid, &file, &rules);
@@ -365,7 +366,7 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         let answered = self.group.respond(fd, blocked.is_none());
         self.counters.took(read_at.elapsed());
         if verdict == Verdict::Allow && answered.is_ok() && file.path.is_some() {
-            self.cache.remember(fd, &rules, &self.rules);
+            self.cache.remember(fd, &file, &rules, &self.rules);
         }
 
         let counter = match (&verdict, &answered, &file.path) {
@@ -433,7 +434,13 @@ impl<F: Fn(BlockedExec)> Drop for Closing<'_, F> {
     }
 }
 
-fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc<Mutex<Coverage>>, stop: OwnedFd) {
+fn watch_mounts(
+    group: Weak<ExecPermissions>,
+    mut mountinfo: File,
+    coverage: Arc<Mutex<Coverage>>,
+    cache: AllowCache,
+    stop: OwnedFd,
+) {
     loop {
         let mut fds =
             [PollFd::new(mountinfo.as_fd(), PollFlags::POLLPRI), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
@@ -452,7 +459,9 @@ fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc
         let changed = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLPRI | PollFlags::POLLERR));
         if changed {
             let Some(group) = group.upgrade() else { return };
-            coverage::refresh(&group, &mut mountinfo, &coverage);
+            if let Some(mounts) = coverage::refresh(&group, &mut mountinfo, &coverage) {
+                cache.mounts_changed(&mounts);
+            }
         }
     }
 }
@@ -469,14 +478,24 @@ mod tests {
             identity: Some(FileId { dev: 1, ino: 2 }),
         }])
         .unwrap();
-        let evil = ExecutedFile { path: Some("/nonexistent/evil".into()), identity: Some(FileId { dev: 1, ino: 2 }) };
-        let hardlink = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 2 }) };
-        let other = ExecutedFile { path: Some("/nonexistent/ok".into()), identity: Some(FileId { dev: 1, ino: 3 }) };
+        let evil = ExecutedFile {
+            path: Some("/nonexistent/evil".into()),
+            identity: Some(FileId { dev: 1, ino: 2 }),
+            mount_id: None,
+            links: 1,
+        };
+        let hardlink = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 2 }), mount_id: None, links: 1 };
+        let other = ExecutedFile {
+            path: Some("/nonexistent/ok".into()),
+            identity: Some(FileId { dev: 1, ino: 3 }),
+            mount_id: None,
+            links: 1,
+        };
         assert_eq!(judge(10, 10, &evil, &rules), Verdict::Own);
         assert_eq!(judge(10, 11, &evil, &rules), Verdict::Deny(&rules.list()[0]));
         assert_eq!(judge(10, 11, &hardlink, &rules), Verdict::Deny(&rules.list()[0]));
         assert_eq!(judge(10, 11, &other, &rules), Verdict::Allow);
-        let nameless = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 3 }) };
+        let nameless = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 3 }), mount_id: None, links: 1 };
         assert_eq!(judge(10, 11, &nameless, &rules), Verdict::Allow, "file rules alone decide by identity");
         let with_dir = RuleSet::from_rules([ExecRule::Dir { prefix: "/nonexistent/d/".into() }]).unwrap();
         assert_eq!(judge(10, 11, &nameless, &with_dir), Verdict::Unresolved);

@@ -11,6 +11,7 @@ mod allow_cache;
 mod blocker;
 mod coverage;
 mod fanotify;
+mod file_names;
 mod rule;
 pub mod rule_log;
 mod rule_set;
