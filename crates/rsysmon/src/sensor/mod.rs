@@ -13,7 +13,9 @@ pub mod stats;
 pub mod takeover_repeats;
 
 use rsysmon_blocker::BlockedExec;
-use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
+use std::sync::Arc;
+
+use rsysmon_event::{Detail, Event, EventKind, Host, LossStage, Termination};
 use rsysmon_probe::{decode, Header, KernelRecord};
 
 use crate::sensor::clock::BootClock;
@@ -25,6 +27,7 @@ use crate::sensor::takeover_repeats::{Takeover, TakeoverRepeats};
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
 pub struct Sensor {
+    host: Arc<Host>,
     clock: BootClock,
     table: ProcessTable,
     remote_policy: RemoteThreadPolicy,
@@ -36,8 +39,15 @@ pub struct Sensor {
 }
 
 impl Sensor {
-    pub fn new(clock: BootClock, table: ProcessTable, mounts: HostMounts, remote_policy: RemoteThreadPolicy) -> Self {
+    pub fn new(
+        host: Arc<Host>,
+        clock: BootClock,
+        table: ProcessTable,
+        mounts: HostMounts,
+        remote_policy: RemoteThreadPolicy,
+    ) -> Self {
         Self {
+            host,
             clock,
             table,
             remote_policy,
@@ -87,14 +97,10 @@ impl Sensor {
     pub fn on_blocked_exec(&mut self, blocked: BlockedExec) -> Event {
         self.last_seq += 1;
         self.stats.count_kind(EventKind::ExecBlocked);
-        Event {
-            seq: self.last_seq,
-            time: blocked.time.into(),
-            pid: blocked.pid,
-            tid: blocked.pid,
-            comm: blocked.comm,
-            detail: Detail::ExecBlocked { path: blocked.path, rule: blocked.rule },
-        }
+        let detail = Detail::ExecBlocked { path: blocked.path, rule: blocked.rule };
+        let mut event = Event::new(self.last_seq, blocked.time.into(), blocked.pid, blocked.pid, blocked.comm, detail);
+        event.host = self.host.clone();
+        event
     }
 
     /// `process-tamper` events whose repeat window has closed by `now_ns`
@@ -126,14 +132,10 @@ impl Sensor {
         self.last_seq += lost;
         self.stats.count_loss(stage, lost);
         self.stats.count_kind(EventKind::Loss);
-        Event {
-            seq: self.last_seq,
-            time: self.clock.to_utc(time_ns),
-            pid: 0,
-            tid: 0,
-            comm: String::new(),
-            detail: Detail::Loss { lost, stage },
-        }
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(time_ns), 0, 0, String::new(), Detail::Loss { lost, stage });
+        event.host = self.host.clone();
+        event
     }
 
     fn event(&mut self, record: KernelRecord) -> Event {
@@ -142,12 +144,23 @@ impl Sensor {
             KernelRecord::ProcessCreate { ppid, creator_tid, uid, gid, parent_comm, exe, .. } => {
                 let exe = exe.display();
                 self.table.created(header.pid, &exe);
-                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, exe }
+                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, user: None, group: None, exe }
             }
             KernelRecord::ProcessExec { old_tid, exe, argv, argv_truncated, cwd, .. } => {
                 let exe = exe.display();
                 let old_exe = self.table.exec(header.pid, &exe);
-                Detail::ProcessExec { exe, argv, argv_truncated, cwd: cwd.display(), old_exe, old_tid }
+                Detail::ProcessExec {
+                    exe,
+                    argv,
+                    argv_truncated,
+                    cwd: cwd.display(),
+                    old_exe,
+                    old_tid,
+                    ns_view: false,
+                    parent_exe: None,
+                    parent_argv: None,
+                    hash: Default::default(),
+                }
             }
             KernelRecord::ProcessExit { status, start_time_ns, .. } => {
                 self.table.exited(header.pid);
@@ -173,7 +186,17 @@ impl Sensor {
                         None => (seen.clone(), Some(seen)),
                     },
                 };
-                Detail::ImageLoad { base, size, path, ns_path, dev: file.dev, inode: file.ino, via, blocked }
+                Detail::ImageLoad {
+                    base,
+                    size,
+                    path,
+                    ns_path,
+                    dev: file.dev,
+                    inode: file.ino,
+                    via,
+                    blocked,
+                    hash: Default::default(),
+                }
             }
             KernelRecord::ThreadExit { status, .. } => {
                 let t = Termination::from_wait_status(status);
@@ -195,14 +218,9 @@ impl Sensor {
     /// The next sequence number for an event about `header`'s thread.
     fn numbered(&mut self, header: Header, detail: Detail) -> Event {
         self.last_seq += 1;
-        let event = Event {
-            seq: self.last_seq,
-            time: self.clock.to_utc(header.time_ns),
-            pid: header.pid,
-            tid: header.tid,
-            comm: header.comm,
-            detail,
-        };
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(header.time_ns), header.pid, header.tid, header.comm, detail);
+        event.host = self.host.clone();
         self.stats.count_kind(event.kind());
         event
     }
@@ -213,7 +231,13 @@ mod tests {
     use super::*;
 
     fn sensor() -> Sensor {
-        Sensor::new(BootClock::now(), ProcessTable::default(), HostMounts::from_self(), RemoteThreadPolicy::default())
+        Sensor::new(
+            Arc::new(Host::from_system()),
+            BootClock::now(),
+            ProcessTable::default(),
+            HostMounts::from_self(),
+            RemoteThreadPolicy::default(),
+        )
     }
 
     #[test]
