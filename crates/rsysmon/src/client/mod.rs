@@ -41,7 +41,8 @@ pub fn remote_threads(args: RemoteThreadsArgs) -> anyhow::Result<()> {
 
 pub fn block(command: BlockCommand) -> anyhow::Result<()> {
     match command {
-        BlockCommand::Add { rule, glob, socket } => {
+        BlockCommand::Add { rule, glob, sha256, socket } => {
+            let rule = if sha256 { format!("{}{rule}", rsysmon_blocker::SHA256_PREFIX) } else { rule };
             let (RuleReply { rule }, _) = send(&socket, &Request::BlockAdd { rule, glob })?;
             println!("blocked: {rule}");
         }

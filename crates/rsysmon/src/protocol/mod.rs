@@ -63,8 +63,8 @@ pub enum Request {
         #[serde(default)]
         format: Format,
     },
-    /// Block executing a file, a directory (`DIR/`) or, with `glob`, a
-    /// pattern. Root only.
+    /// Block executing a file, a directory (`DIR/`), a content
+    /// (`sha256:HEX`) or, with `glob`, a pattern. Root only.
     BlockAdd {
         rule: String,
         #[serde(default)]
