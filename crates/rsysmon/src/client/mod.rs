@@ -78,6 +78,12 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     println!("lost:    {}", pairs(&status.lost));
     println!("queue:   {}/{} events, {} dropped", status.queue.len, status.queue.capacity, status.queue.dropped);
     println!("clients: {}", status.clients);
+    let capabilities: Vec<String> = status
+        .capabilities
+        .iter()
+        .map(|c| format!("{} {} ({})", c.name, if c.on { "on" } else { "off" }, c.detail))
+        .collect();
+    println!("capabilities: {}", capabilities.join(", "));
     if let Some(reason) = &status.last_decode_error {
         println!("decode:  newest bad record: {reason}");
     }

@@ -21,7 +21,7 @@ use crate::cli::DaemonArgs;
 use crate::hub::Hub;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
-use crate::protocol::{QueueStatus, Status};
+use crate::protocol::{CapabilityStatus, QueueStatus, Status};
 use crate::sensor::stats::Stats;
 
 use access::Access;
@@ -32,6 +32,7 @@ pub struct DaemonState {
     stats: Arc<Mutex<Stats>>,
     started: Instant,
     probes: Vec<String>,
+    capabilities: Vec<CapabilityStatus>,
     clients: AtomicUsize,
     access: Access,
     client_backlog: usize,
@@ -54,6 +55,7 @@ impl DaemonState {
             lost,
             queue: QueueStatus { len, capacity, dropped },
             clients: self.clients.load(std::sync::atomic::Ordering::Relaxed),
+            capabilities: self.capabilities.clone(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
         }
     }
@@ -71,6 +73,11 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     if pipeline.mounted_tracefs() {
         tracing::info!("mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
     }
+    tracing::info!("capabilities: {}", pipeline.capabilities());
+    for notice in pipeline.notices() {
+        tracing::warn!("{notice}");
+    }
+    let capabilities = pipeline.capabilities().clone();
     let access = Access::new(config.socket.read_group.as_deref())?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
 
@@ -79,6 +86,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         stats: Arc::clone(pipeline.stats()),
         started: Instant::now(),
         probes: pipeline.probes().to_vec(),
+        capabilities: CapabilityStatus::all(pipeline.capabilities()),
         clients: AtomicUsize::new(0),
         access,
         client_backlog: config.queue.client_backlog,
@@ -122,7 +130,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&config.socket.path);
     let mut summary = stopped.stats;
     summary.count_loss(rsysmon_event::LossStage::Queue, state.hub.history_dropped());
-    tracing::info!("rsysmon daemon stopped; {summary}");
+    tracing::info!("rsysmon daemon stopped; {summary}; capabilities: {capabilities}");
     stopped.result
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use rsysmon_probe::ProbeConfig;
+use rsysmon_probe::{Capability, ProbeConfig};
 use serde::Deserialize;
 
 use crate::hub::queue::DEFAULT_CAPACITY;
@@ -91,6 +91,9 @@ pub struct SocketConfig {
 pub struct ProbesConfig {
     pub include_kernel_threads: bool,
     pub ring_buffer_kib: usize,
+    /// Capabilities without which the monitor must not start (process is
+    /// always required): image-load, injection, blocking.
+    pub require: Vec<String>,
 }
 
 impl Default for QueueConfig {
@@ -108,7 +111,11 @@ impl Default for SocketConfig {
 impl Default for ProbesConfig {
     fn default() -> Self {
         let probes = ProbeConfig::default();
-        Self { include_kernel_threads: probes.include_kernel_threads, ring_buffer_kib: probes.ring_buffer_bytes / 1024 }
+        Self {
+            include_kernel_threads: probes.include_kernel_threads,
+            ring_buffer_kib: probes.ring_buffer_bytes / 1024,
+            require: Vec::new(),
+        }
     }
 }
 
@@ -144,11 +151,17 @@ impl Config {
         within(self.probes.ring_buffer_kib as u64, "probes.ring_buffer_kib", RING_BUFFER_KIB)?;
         check(self.socket.path.is_absolute(), "socket.path", "must be an absolute path")?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
+        self.required_capabilities().context("probes.require")?;
         within(self.remote_threads.window_secs, "remote_threads.window_secs", REMOTE_WINDOW_SECS)?;
         for exe in &self.remote_threads.allow {
             check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;
         }
         Ok(())
+    }
+
+    /// The capabilities `probes.require` (and `--require`) name.
+    pub fn required_capabilities(&self) -> anyhow::Result<Vec<Capability>> {
+        Ok(self.probes.require.iter().map(|name| name.parse::<Capability>()).collect::<Result<_, _>>()?)
     }
 
     /// What the probes are told before they load.
@@ -176,6 +189,7 @@ path = {}
 [probes]
 include_kernel_threads = {}
 ring_buffer_kib = {}
+require = []             # start only with these too, e.g. [\"image-load\", \"blocking\"]
 
 [remote_threads]
 window_secs = {}         # a thread created this soon after a takeover is remote

@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use rsysmon_blocker::{BlockerStats, RuleSet};
-use rsysmon_probe::Probes;
+use rsysmon_probe::{Capabilities, Capability, CapabilityState, Probes};
 
 use crate::blocking::exec_rules::ExecRules;
 use crate::blocking::{self, Blocking};
@@ -48,6 +48,25 @@ pub struct Pipeline {
     rules: Option<Arc<ExecRules>>,
     blocking: Option<Blocking>,
     stop: Arc<AtomicBool>,
+    capabilities: Capabilities,
+}
+
+/// Why blocking is off in a `run` without `--block`: nothing to report.
+const BLOCKING_NO_RULES: &str = "no --block rules given";
+
+/// The probes' capabilities, and blocking: on when there are rules to
+/// enforce and the image-load probes can stop files reached without execve.
+fn capabilities(probes: &Probes, rules: &RuleSource) -> Capabilities {
+    let mut capabilities = probes.capabilities().clone();
+    let blocking = if matches!(rules, RuleSource::Off) {
+        CapabilityState::Off(BLOCKING_NO_RULES.into())
+    } else if !capabilities.is_on(Capability::ImageLoad) {
+        CapabilityState::Off("it needs image-load, which is off".into())
+    } else {
+        CapabilityState::On("fanotify exec permission, SIGKILL at image load".into())
+    };
+    capabilities.set(Capability::Blocking, blocking);
+    capabilities
 }
 
 /// What a pipeline left behind when it stopped.
@@ -72,6 +91,11 @@ impl Pipeline {
         // is in the table or in the events.
         let table = ProcessTable::from_proc();
         let probes = Probes::load(&config.probe_config())?;
+        let capabilities = capabilities(&probes, &rules);
+        if let Some((capability, why)) = capabilities.first_missing(&config.required_capabilities()?) {
+            anyhow::bail!("{capability} is required (--require, probes.require) but cannot run: {why}");
+        }
+        let blocking_on = capabilities.is_on(Capability::Blocking);
         let rules = match rules {
             RuleSource::Off => None,
             RuleSource::Given(set) => Some(ExecRules::new(*set, None, probes.blocked_files()?)?),
@@ -80,7 +104,9 @@ impl Pipeline {
                 Some(ExecRules::new(set, Some(path), probes.blocked_files()?)?)
             }
         };
-        let blocking = rules.as_ref().map(blocking::start).transpose()?;
+        // Blocking is whole or nothing: without the image-load probes'
+        // kill, the rules are kept but not enforced.
+        let blocking = rules.as_ref().filter(|_| blocking_on).map(blocking::start).transpose()?;
         let sensor = Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy);
         Ok(Pipeline {
             probes,
@@ -90,7 +116,23 @@ impl Pipeline {
             rules: rules.map(Arc::new),
             blocking,
             stop,
+            capabilities,
         })
+    }
+
+    /// Every capability, on with its mechanism or off with why.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// One line per capability that was wanted and cannot run here:
+    /// `image-load is off: the kernel lacks …`.
+    pub fn notices(&self) -> Vec<String> {
+        self.capabilities
+            .off()
+            .filter(|(c, why)| *c != Capability::Blocking || *why != BLOCKING_NO_RULES)
+            .map(|(c, why)| format!("{c} is off: {why}"))
+            .collect()
     }
 
     /// Where the events go; subscribe before [`Pipeline::run`].
@@ -132,7 +174,7 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop, capabilities: _ } = self;
         let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &blocking {
             Some(b) => b.publish_refusals(sensor, hub),
             None => Ok(()),

@@ -28,6 +28,11 @@ impl Daemon {
 
     /// As [`Daemon::start`], with extra lines for the `[socket]` table.
     pub fn start_with_socket(config: &str, socket_lines: &str) -> Daemon {
+        Self::start_with_env(config, socket_lines, &[])
+    }
+
+    /// As [`Daemon::start_with_socket`], with extra environment variables.
+    pub fn start_with_env(config: &str, socket_lines: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         // Let unprivileged test clients reach the socket; its own mode decides.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -41,13 +46,13 @@ impl Daemon {
             ),
         )
         .unwrap();
-        Self::start_with(dir, socket, config_path)
+        Self::start_with(dir, socket, config_path, env)
     }
 
     /// Start with a complete config file already written at `config_path`.
-    fn start_with(dir: tempfile::TempDir, socket: PathBuf, config_path: PathBuf) -> Daemon {
+    fn start_with(dir: tempfile::TempDir, socket: PathBuf, config_path: PathBuf, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(RSYSMON);
-        cmd.arg("daemon").arg("--config").arg(&config_path).stderr(Stdio::piped());
+        cmd.arg("daemon").arg("--config").arg(&config_path).envs(env.iter().copied()).stderr(Stdio::piped());
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon daemon");
         wait_ready(&mut child, "daemon ready");
         Daemon { child, dir: Some(dir), config: config_path, socket }
@@ -86,7 +91,7 @@ impl Daemon {
     pub fn restart(dir: tempfile::TempDir) -> Daemon {
         let socket = dir.path().join("rsysmon.sock");
         let config = dir.path().join("config.toml");
-        Self::start_with(dir, socket, config)
+        Self::start_with(dir, socket, config, &[])
     }
 
     pub fn pid(&self) -> u32 {
