@@ -110,3 +110,35 @@ fn status_shows_each_capability_on_or_off() {
     assert!(line.contains("image-load off (bpf_iter_task_vma is hidden"), "{line}");
     assert!(line.contains("blocking off (it needs image-load"), "{line}");
 }
+
+/// The variants Debian 12's 6.1 runs (bpf_find_vma image lookups, probe
+/// reads for kept pointers, the exit program without group_dead), forced
+/// on this kernel: the same events come out.
+#[test]
+fn the_variants_of_older_kernels_report_the_same_events() {
+    require_root!();
+    let mut cmd = Command::new(RSYSMON);
+    cmd.args(["run", "--json"]).env(HIDE, "bpf_iter_task_vma,bpf_rdonly_cast,sched_process_exit.group_dead");
+    let monitor = Monitor::start_command(cmd);
+    const K: usize = 8;
+    let exe = program("threads");
+    let (pid, _) = run_program(&exe, &[&K.to_string()]);
+    let events = monitor.wait_for("the process exit", |e| !of(e, "process-exit", pid).is_empty());
+    let (_, stderr) = monitor.stop();
+
+    let line = lines_starting(&stderr, "rsysmon: capabilities: ")[0];
+    assert!(line.contains("last thread by signal->live"), "{line}");
+    assert!(line.contains("image-load on (sys_exit_mmap/mprotect, bpf_find_vma)"), "{line}");
+    assert_eq!(of(&events, "process-exit", pid).len(), 1, "one process exit");
+    assert_eq!(of(&events, "process-exit", pid)[0]["tid"], pid);
+    assert_eq!(of(&events, "thread-exit", pid).len(), K);
+    assert_eq!(of(&events, "thread-create", pid).len(), K);
+    let exec = &of(&events, "process-exec", pid)[0];
+    assert_eq!(exec["exe"], support::real(exe.to_str().unwrap()), "{exec}");
+    let loads = of(&events, "image-load", pid);
+    let via = |v: &str| loads.iter().filter(|l| l["via"] == v).count();
+    assert_eq!((via("exec"), via("interpreter")), (1, 1), "{loads:#?}");
+    let libc: Vec<_> = loads.iter().filter(|l| l["path"].as_str().unwrap().contains("/libc.so")).collect();
+    assert_eq!(libc.len(), 1, "{loads:#?}");
+    assert_eq!(libc[0]["via"], "mmap");
+}
