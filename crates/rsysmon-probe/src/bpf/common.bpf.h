@@ -107,15 +107,17 @@ static __always_inline bool is_kernel_thread(struct task_struct *task)
 	return task->flags & PF_KTHREAD;
 }
 
-/* Fill the common header. `task` is the task the event is about, a BTF
- * pointer: its fields are read with direct loads. */
+/* Fill the common header. `task` is the task the event is about: a BTF
+ * pointer or one the verifier knows only as a number (CORE_LOAD reads
+ * both). */
 static __always_inline void fill_header(struct record_header *h, __u32 kind, struct task_struct *task)
 {
 	h->kind = kind;
 	h->time_ns = bpf_ktime_get_boot_ns();
-	h->pid = task->tgid;
-	h->tid = task->pid;
-	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), task->group_leader->comm);
+	h->pid = CORE_LOAD(struct task_struct, task, tgid);
+	h->tid = CORE_LOAD(struct task_struct, task, pid);
+	struct task_struct *leader = CORE_LOAD(struct task_struct, task, group_leader);
+	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), &leader->comm);
 }
 
 #endif /* RSYSMON_COMMON_BPF_H */

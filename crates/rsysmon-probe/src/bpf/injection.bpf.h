@@ -17,8 +17,12 @@
  * arguments are still in the caller's saved registers, and an exit probe
  * of a syscall nobody is making costs the rest of the machine nothing.
  *
- * Attaching (PTRACE_ATTACH/SEIZE) alone is reported but does not mark:
- * read-only tracers such as strace attach, and cannot make a thread.
+ * Attaching (PTRACE_ATTACH/SEIZE) marks the target thread too, unless the
+ * tracer is an ancestor of the target, and a thread created while its
+ * creator is traced by a non-ancestor is remote whatever the tracer asked
+ * for: a tracer can make a thread without writing registers or memory
+ * (PTRACE_SET_SYSCALL_INFO rewrites a pending syscall into clone). See
+ * tracer.bpf.h, which also documents the ancestor exemption as a hole.
  *
  * /proc/PID/mem is recognised by the file the open returned, not by the
  * name the caller passed: relative paths, /proc/self/../PID/mem, the
@@ -34,6 +38,7 @@
 #define RSYSMON_INJECTION_BPF_H
 
 #include "common.bpf.h"
+#include "tracer.bpf.h"
 
 #define PTRACE_POKETEXT 4
 #define PTRACE_POKEDATA 5
@@ -151,17 +156,15 @@ static __always_inline void tampered(struct task_struct *target, __u32 method, b
 	__u32 my_tid = current->pid;
 	if (target_tgid == my_tgid)
 		return;
+	/* Attaching marks unless the tracer started the target's line itself. */
+	bool attach = method == TAMPER_PTRACE_ATTACH || method == TAMPER_PTRACE_SEIZE;
+	bool mark = !attach || !is_ancestor(target, my_tgid);
 
 	__u8 *buf = scratch_buf();
 	if (!buf)
 		return;
 	struct tamper_record *rec = (void *)buf;
-	rec->header.kind = RECORD_PROCESS_TAMPER;
-	rec->header.time_ns = bpf_ktime_get_boot_ns();
-	rec->header.pid = target_tgid;
-	rec->header.tid = target_tid;
-	struct task_struct *leader = CORE_LOAD(struct task_struct, target, group_leader);
-	bpf_probe_read_kernel_str(rec->header.comm, sizeof(rec->header.comm), &leader->comm);
+	fill_header(&rec->header, RECORD_PROCESS_TAMPER, target);
 	rec->creator_pid = my_tgid;
 	rec->creator_tid = my_tid;
 	bpf_probe_read_kernel_str(rec->creator_comm, sizeof(rec->creator_comm), current->group_leader->comm);
@@ -169,7 +172,7 @@ static __always_inline void tampered(struct task_struct *target, __u32 method, b
 	rec->_pad = 0;
 	rec->header.size = sizeof(*rec);
 
-	if (method != TAMPER_PTRACE_ATTACH && method != TAMPER_PTRACE_SEIZE) {
+	if (mark) {
 		struct takeover t = {
 			.time_ns = rec->header.time_ns,
 			.creator_pid = my_tgid,
@@ -317,19 +320,28 @@ int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 }
 #endif
 
-/* Called by the fork probe for a new thread `child` created by `current`. */
+/*
+ * Called by the fork probe for a new thread `child` created by `current`.
+ * A recent takeover names the most specific method; without one, a creator
+ * traced right now by a non-ancestor makes the thread remote (tracer.bpf.h),
+ * with the time of the thread's creation as the takeover's.
+ */
 static __always_inline void check_remote_thread(struct task_struct *current, struct task_struct *child)
 {
 	__u32 creator_tid = current->pid;
 	__u32 tgid = current->tgid;
-	struct takeover *t = bpf_map_lookup_elem(&takeovers, &creator_tid);
-	if (!t)
-		t = bpf_map_lookup_elem(&takeovers, &tgid);
-	if (!t)
-		return;
 	__u64 now = bpf_ktime_get_boot_ns();
-	if (now - t->time_ns > remote_window_ns)
-		return;
+	struct takeover *t = bpf_map_lookup_elem(&takeovers, &creator_tid);
+	if (!t || now - t->time_ns > remote_window_ns)
+		t = bpf_map_lookup_elem(&takeovers, &tgid);
+	struct takeover traced;
+	if (!t || now - t->time_ns > remote_window_ns) {
+		if (!traced_by_stranger(current, &traced.creator_pid, &traced.creator_tid, &traced.method,
+					traced.creator_comm))
+			return;
+		traced.time_ns = now;
+		t = &traced;
+	}
 
 	__u8 *buf = scratch_buf();
 	if (!buf)

@@ -7,6 +7,7 @@
 //! the control socket. Neither assembles the pipeline itself.
 
 pub mod config;
+pub mod priority;
 pub mod privilege;
 mod reader;
 
@@ -15,6 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use rsysmon_blocker::{BlockerStats, RuleSet};
+use rsysmon_event::Host;
 use rsysmon_probe::{Capabilities, Capability, CapabilityState, Probes};
 
 use crate::blocking::exec_rules::ExecRules;
@@ -48,6 +50,7 @@ pub struct Pipeline {
     rules: Option<Arc<ExecRules>>,
     blocking: Option<Blocking>,
     stop: Arc<AtomicBool>,
+    nice: i32,
     capabilities: Capabilities,
 }
 
@@ -107,7 +110,13 @@ impl Pipeline {
         // Blocking is whole or nothing: without the image-load probes'
         // kill, the rules are kept but not enforced.
         let blocking = rules.as_ref().filter(|_| blocking_on).map(blocking::start).transpose()?;
-        let sensor = Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy);
+        if let Some(b) = &blocking {
+            if let Err(e) = priority::set_nice(b.blocker.decider_tid(), config.priority.nice) {
+                eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
+            }
+        }
+        let sensor =
+            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
         Ok(Pipeline {
             probes,
             sensor,
@@ -116,6 +125,7 @@ impl Pipeline {
             rules: rules.map(Arc::new),
             blocking,
             stop,
+            nice: config.priority.nice,
             capabilities,
         })
     }
@@ -165,6 +175,12 @@ impl Pipeline {
         self.blocking.as_ref().map(|b| b.blocker.coverage().marked.len())
     }
 
+    /// The nice value the reader runs at (`[priority] nice`); an output
+    /// that the reader waits for should run at it too.
+    pub fn nice(&self) -> i32 {
+        self.nice
+    }
+
     /// Set to stop reading (a signal sets it too).
     pub fn stop_flag(&self) -> &Arc<AtomicBool> {
         &self.stop
@@ -174,7 +190,9 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop, capabilities: _ } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop, nice, capabilities: _ } = self;
+        // Only this thread: threads started before (clients) keep theirs.
+        priority::raise_this_thread(nice, "ring-buffer reader");
         let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &blocking {
             Some(b) => b.publish_refusals(sensor, hub),
             None => Ok(()),

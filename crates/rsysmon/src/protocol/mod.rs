@@ -100,6 +100,9 @@ pub struct Status {
     /// Every capability: on with its mechanism, or off with why.
     #[serde(default)]
     pub capabilities: Vec<CapabilityStatus>,
+    /// The daemon's sinks (file, syslog, NATS), if any run.
+    #[serde(default)]
+    pub sinks: Vec<rsysmon_sinks::SinkStatus>,
     /// Why the newest ring-buffer record that failed decoding did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decode_error: Option<String>,
