@@ -73,6 +73,13 @@ pub fn to_text_line(event: &Event) -> String {
             }
             Ok(())
         }
+        Detail::ImageHash { for_seq, path, hash, .. } => {
+            let _ = write!(out, "Hash of {} for event {for_seq}: ", clean(path));
+            match &hash.sha256 {
+                Some(sha256) => write!(out, "sha256 {sha256}"),
+                None => write!(out, "none ({})", hash.hash_status.name()),
+            }
+        }
         Detail::Loss { lost, stage } => write!(out, "Lost {lost} events ({} stage)", stage.name()),
     };
     out
@@ -110,14 +117,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn event(detail: Detail) -> Event {
-        Event {
-            seq: 1,
-            time: chrono::Utc.timestamp_opt(1_700_000_000, 660_000_000).unwrap(),
-            pid: 4242,
-            tid: 4243,
-            comm: "ls".into(),
-            detail,
-        }
+        Event::new(1, chrono::Utc.timestamp_opt(1_700_000_000, 660_000_000).unwrap(), 4242, 4243, "ls".into(), detail)
     }
 
     fn body(line: &str) -> &str {
@@ -132,6 +132,8 @@ mod tests {
             creator_tid: 4200,
             uid: 0,
             gid: 0,
+            user: Some("root".into()),
+            group: Some("root".into()),
             exe: "/usr/bin/bash".into(),
         });
         let line = to_text_line(&e);
@@ -148,6 +150,10 @@ mod tests {
             cwd: "/".into(),
             old_exe: None,
             old_tid: 4242,
+            ns_view: false,
+            parent_exe: None,
+            parent_argv: None,
+            hash: Default::default(),
         });
         assert_eq!(body(&to_text_line(&e)), "Process 4242 (ls) exec /usr/bin/ls -la 'my dir'");
 
@@ -203,6 +209,7 @@ mod tests {
                 inode: 7,
                 via: crate::ImageVia::Mmap,
                 blocked,
+                hash: Default::default(),
             })
         };
         assert_eq!(
@@ -214,6 +221,26 @@ mod tests {
             "Image loaded into process 4242 (ls) at address 0x7F3A1C200000 (/usr/lib/x86_64-linux-gnu/libc.so.6; \
              /lib/libc.so.6 in its mount namespace): blocked, process killed"
         );
+    }
+
+    #[test]
+    fn image_hash_line_gives_digest_or_reason() {
+        let mut e = event(Detail::ImageHash {
+            for_seq: 9,
+            path: "/bin/true".into(),
+            dev: 1,
+            inode: 2,
+            hash: crate::FileHash::done("ab".repeat(32)),
+        });
+        assert_eq!(body(&to_text_line(&e)), format!("Hash of /bin/true for event 9: sha256 {}", "ab".repeat(32)));
+        e.detail = Detail::ImageHash {
+            for_seq: 9,
+            path: "/bin/true".into(),
+            dev: 1,
+            inode: 2,
+            hash: crate::FileHash::without(crate::HashStatus::TooLarge),
+        };
+        assert_eq!(body(&to_text_line(&e)), "Hash of /bin/true for event 9: none (too-large)");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuild
 
 use crate::blocked_files::BlockedFiles;
 use crate::error::{ProbeError, KERNEL_BTF, OWN_MOUNT_NS};
+use crate::kernel_fs::{self, Tracefs};
 use crate::records::record_loss_slot;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
 use crate::FileId;
@@ -53,6 +54,7 @@ pub struct Probes {
     // object that owns them is closed.
     links: Vec<Link>,
     attached: Vec<String>,
+    tracefs: Tracefs,
     skel: RsysmonSkel<'static>,
 }
 
@@ -62,6 +64,8 @@ impl Probes {
         if !Path::new(KERNEL_BTF).exists() {
             return Err(ProbeError::NoKernelBtf);
         }
+        // Before libbpf first looks for tracefs (it remembers where).
+        let tracefs = kernel_fs::ensure_tracefs()?;
         // The skeleton borrows its object storage for as long as it lives;
         // a process loads the probes once, so that storage (a few pointers)
         // is given the process's lifetime.
@@ -95,12 +99,17 @@ impl Probes {
             links.push(link);
             attached.push(section);
         }
-        Ok(Self { links, attached, skel })
+        Ok(Self { links, attached, tracefs, skel })
     }
 
     /// The attach points of the probes, e.g. `tp_btf/sched_process_fork`.
     pub fn attached(&self) -> &[String] {
         &self.attached
+    }
+
+    /// Whether tracefs had to be mounted for the syscall tracepoints.
+    pub fn tracefs(&self) -> Tracefs {
+        self.tracefs
     }
 
     /// Events the probes could not report since load, summed over all CPUs:

@@ -90,6 +90,47 @@ fn writing_proc_pid_mem_is_a_remote_thread_however_the_file_is_named() {
     }
 }
 
+/// The pending syscall of a seized thread rewritten into clone() with
+/// PTRACE_SET_SYSCALL_INFO: no register or memory write request is made,
+/// so the thread's being traced (or having been seized) is what makes it
+/// remote, whether the clone runs still traced ("stay") or after the
+/// injector detached ("detach").
+#[test]
+fn a_syscall_rewritten_into_clone_is_a_remote_thread_by_the_tracer() {
+    require_root!();
+    // "stay-late" clones 2 s after the seize: past the window, only the
+    // tracer still attached makes the thread remote.
+    let monitor = Monitor::start(&["--remote-window-secs", "1"]);
+    for mode in ["detach", "stay", "stay-late"] {
+        let target = Target::start();
+        let (injector, lines) =
+            run_program(&program("inject_syscall_info"), &[&target.pid.to_string(), &target.landing, mode]);
+        if lines.iter().any(|l| l == "unsupported") {
+            eprintln!("skipped: this kernel has no PTRACE_SET_SYSCALL_INFO (Linux 6.16)");
+            return;
+        }
+        let injector_tid = field(&lines, "injector tid ")[0];
+        let tid = target.remote_tid();
+        if mode != "detach" {
+            assert_eq!(field(&lines, "cloned "), [tid], "{lines:?}");
+        }
+
+        let events = monitor.wait_for("the remote thread", |e| {
+            remote_threads_in(e, target.pid).iter().any(|r| r["tid"] == tid)
+                && !tamper_methods(e, target.pid, injector).is_empty()
+        });
+        let found = remote_threads_in(&events, target.pid);
+        assert_eq!(found.len(), 1, "{mode}: {found:#?}");
+        let remote = &found[0];
+        assert_eq!(remote["tid"], tid, "{mode}");
+        assert_eq!(remote["creator_pid"], injector, "{mode}");
+        assert_eq!(remote["creator_tid"], injector_tid, "{mode}");
+        assert_eq!(remote["target_creator_tid"], target.pid, "{mode}: the main thread made the clone");
+        assert_eq!(remote["method"], "ptrace-seize", "{mode}");
+        assert_eq!(tamper_methods(&events, target.pid, injector), ["ptrace-seize"], "{mode}");
+    }
+}
+
 fn gdb_call(pid: u32) -> Child {
     let mut cmd = Command::new("gdb");
     cmd.args(["-p", &pid.to_string(), "-batch", "-nx", "-ex", "call (void)spawn_thread()"])

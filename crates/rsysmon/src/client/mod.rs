@@ -16,14 +16,14 @@ use crate::protocol::reply::{parse_reply, CountReply, EventsReply, RuleReply, Ru
 use crate::protocol::{request_line, Format, Request};
 
 pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
-    let format = wire_format(args.filter.json);
+    let format = args.filter.format();
     let request = Request::Watch { format, filter: args.filter.filter() };
     let (WatchReply {}, mut lines) = send(&args.socket.socket, &request)?;
     copy_lines(&mut lines, None)
 }
 
 pub fn events(args: EventsArgs) -> anyhow::Result<()> {
-    let format = wire_format(args.filter.json);
+    let format = args.filter.format();
     let request = Request::Events { last: args.last, format, filter: args.filter.filter() };
     let (EventsReply { count, dropped }, mut lines) = send(&args.socket.socket, &request)?;
     copy_lines(&mut lines, Some(count as u64))?;

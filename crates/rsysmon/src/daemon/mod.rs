@@ -68,6 +68,9 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     init_logging();
     let pipeline =
         Pipeline::start(&config, RuleSource::File(config.blocking.rules_file.clone()), Some(config.queue.max_events))?;
+    if pipeline.mounted_tracefs() {
+        tracing::info!("mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
+    }
     let access = Access::new(config.socket.read_group.as_deref())?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
 

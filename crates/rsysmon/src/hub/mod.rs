@@ -145,14 +145,7 @@ mod tests {
 
     /// A small event with sequence number `seq`.
     pub(crate) fn event(seq: u64) -> Event {
-        Event {
-            seq,
-            time: Default::default(),
-            pid: 1,
-            tid: 1,
-            comm: "x".into(),
-            detail: Detail::ThreadCreate { creator_tid: 1 },
-        }
+        Event::new(seq, Default::default(), 1, 1, "x".into(), Detail::ThreadCreate { creator_tid: 1 })
     }
 
     #[test]

@@ -230,14 +230,9 @@ impl State {
 
 /// A loss event at `stage` standing for `event` (and what it stood for).
 fn as_loss(event: &Event, stage: LossStage) -> Event {
-    Event {
-        seq: event.seq,
-        time: event.time,
-        pid: 0,
-        tid: 0,
-        comm: String::new(),
-        detail: Detail::Loss { lost: event.weight(), stage },
-    }
+    let mut loss = Event::new(event.seq, event.time, 0, 0, String::new(), Detail::Loss { lost: event.weight(), stage });
+    loss.host = event.host.clone();
+    loss
 }
 
 /// Loss events were counted at their own stage; only real events count as

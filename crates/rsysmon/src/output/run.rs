@@ -30,7 +30,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let pause = Pause::from_env()?;
     let pipeline = Pipeline::start(&config, rules, None)?;
     let filter = args.filter.filter();
-    let format = if args.filter.json { Format::Json } else { Format::Text };
+    let format: Format = args.filter.format();
     let out: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
         None => Box::new(io::stdout()),
@@ -53,6 +53,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("cannot start the output thread")?
     };
 
+    if pipeline.mounted_tracefs() {
+        eprintln!("rsysmon: mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
+    }
     if let Some(filesystems) = pipeline.blocked_filesystems() {
         eprintln!("rsysmon: blocking execs on {filesystems} filesystems");
     }

@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use rsysmon_blocker::{BlockerStats, RuleSet};
+use rsysmon_event::Host;
 use rsysmon_probe::Probes;
 
 use crate::blocking::exec_rules::ExecRules;
@@ -88,7 +89,8 @@ impl Pipeline {
                 eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
             }
         }
-        let sensor = Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy);
+        let sensor =
+            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
         Ok(Pipeline {
             probes,
             sensor,
@@ -119,6 +121,11 @@ impl Pipeline {
     /// The names of the attached probes.
     pub fn probes(&self) -> &[String] {
         self.probes.attached()
+    }
+
+    /// Whether tracefs was missing and the probes mounted it.
+    pub fn mounted_tracefs(&self) -> bool {
+        self.probes.tracefs() == rsysmon_probe::kernel_fs::Tracefs::Mounted
     }
 
     /// The number of filesystems the blocker watches, if blocking.

@@ -12,7 +12,9 @@ pub mod remote_policy;
 pub mod stats;
 
 use rsysmon_blocker::BlockedExec;
-use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
+use std::sync::Arc;
+
+use rsysmon_event::{Detail, Event, EventKind, Host, LossStage, Termination};
 use rsysmon_probe::{decode, KernelRecord};
 
 use crate::sensor::clock::BootClock;
@@ -23,6 +25,7 @@ use crate::sensor::stats::Stats;
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
 pub struct Sensor {
+    host: Arc<Host>,
     clock: BootClock,
     table: ProcessTable,
     remote_policy: RemoteThreadPolicy,
@@ -33,8 +36,14 @@ pub struct Sensor {
 }
 
 impl Sensor {
-    pub fn new(clock: BootClock, table: ProcessTable, mounts: HostMounts, remote_policy: RemoteThreadPolicy) -> Self {
-        Self { clock, table, remote_policy, mounts, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
+    pub fn new(
+        host: Arc<Host>,
+        clock: BootClock,
+        table: ProcessTable,
+        mounts: HostMounts,
+        remote_policy: RemoteThreadPolicy,
+    ) -> Self {
+        Self { host, clock, table, remote_policy, mounts, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
     }
 
     /// One ring-buffer record. A record that fails decoding comes back as a
@@ -70,14 +79,10 @@ impl Sensor {
     pub fn on_blocked_exec(&mut self, blocked: BlockedExec) -> Event {
         self.last_seq += 1;
         self.stats.count_kind(EventKind::ExecBlocked);
-        Event {
-            seq: self.last_seq,
-            time: blocked.time.into(),
-            pid: blocked.pid,
-            tid: blocked.pid,
-            comm: blocked.comm,
-            detail: Detail::ExecBlocked { path: blocked.path, rule: blocked.rule },
-        }
+        let detail = Detail::ExecBlocked { path: blocked.path, rule: blocked.rule };
+        let mut event = Event::new(self.last_seq, blocked.time.into(), blocked.pid, blocked.pid, blocked.comm, detail);
+        event.host = self.host.clone();
+        event
     }
 
     /// Counts so far.
@@ -89,14 +94,10 @@ impl Sensor {
         self.last_seq += lost;
         self.stats.count_loss(stage, lost);
         self.stats.count_kind(EventKind::Loss);
-        Event {
-            seq: self.last_seq,
-            time: self.clock.to_utc(time_ns),
-            pid: 0,
-            tid: 0,
-            comm: String::new(),
-            detail: Detail::Loss { lost, stage },
-        }
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(time_ns), 0, 0, String::new(), Detail::Loss { lost, stage });
+        event.host = self.host.clone();
+        event
     }
 
     fn event(&mut self, record: KernelRecord) -> Event {
@@ -105,12 +106,23 @@ impl Sensor {
             KernelRecord::ProcessCreate { ppid, creator_tid, uid, gid, parent_comm, exe, .. } => {
                 let exe = exe.display();
                 self.table.created(header.pid, &exe);
-                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, exe }
+                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, user: None, group: None, exe }
             }
             KernelRecord::ProcessExec { old_tid, exe, argv, argv_truncated, cwd, .. } => {
                 let exe = exe.display();
                 let old_exe = self.table.exec(header.pid, &exe);
-                Detail::ProcessExec { exe, argv, argv_truncated, cwd: cwd.display(), old_exe, old_tid }
+                Detail::ProcessExec {
+                    exe,
+                    argv,
+                    argv_truncated,
+                    cwd: cwd.display(),
+                    old_exe,
+                    old_tid,
+                    ns_view: false,
+                    parent_exe: None,
+                    parent_argv: None,
+                    hash: Default::default(),
+                }
             }
             KernelRecord::ProcessExit { status, start_time_ns, .. } => {
                 self.table.exited(header.pid);
@@ -136,7 +148,17 @@ impl Sensor {
                         None => (seen.clone(), Some(seen)),
                     },
                 };
-                Detail::ImageLoad { base, size, path, ns_path, dev: file.dev, inode: file.ino, via, blocked }
+                Detail::ImageLoad {
+                    base,
+                    size,
+                    path,
+                    ns_path,
+                    dev: file.dev,
+                    inode: file.ino,
+                    via,
+                    blocked,
+                    hash: Default::default(),
+                }
             }
             KernelRecord::ThreadExit { status, .. } => {
                 let t = Termination::from_wait_status(status);
@@ -158,14 +180,9 @@ impl Sensor {
             },
         };
         self.last_seq += 1;
-        let event = Event {
-            seq: self.last_seq,
-            time: self.clock.to_utc(header.time_ns),
-            pid: header.pid,
-            tid: header.tid,
-            comm: header.comm,
-            detail,
-        };
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(header.time_ns), header.pid, header.tid, header.comm, detail);
+        event.host = self.host.clone();
         self.stats.count_kind(event.kind());
         event
     }
@@ -176,7 +193,13 @@ mod tests {
     use super::*;
 
     fn sensor() -> Sensor {
-        Sensor::new(BootClock::now(), ProcessTable::default(), HostMounts::from_self(), RemoteThreadPolicy::default())
+        Sensor::new(
+            Arc::new(Host::from_system()),
+            BootClock::now(),
+            ProcessTable::default(),
+            HostMounts::from_self(),
+            RemoteThreadPolicy::default(),
+        )
     }
 
     #[test]
