@@ -78,6 +78,21 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     println!("lost:    {}", pairs(&status.lost));
     println!("queue:   {}/{} events, {} dropped", status.queue.len, status.queue.capacity, status.queue.dropped);
     println!("clients: {}", status.clients);
+    for s in &status.sinks {
+        println!(
+            "sink:    {} {} ({}, {}): {} delivered, {} lost, {}/{} queued, last seq {}{}",
+            s.name,
+            s.state.name(),
+            s.destination,
+            s.format,
+            s.delivered,
+            s.lost,
+            s.queued,
+            s.capacity,
+            s.last_seq,
+            s.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
+        );
+    }
     if let Some(reason) = &status.last_decode_error {
         println!("decode:  newest bad record: {reason}");
     }

@@ -10,18 +10,20 @@ pub mod host_paths;
 pub mod process_table;
 pub mod remote_policy;
 pub mod stats;
+pub mod takeover_repeats;
 
 use rsysmon_blocker::BlockedExec;
 use std::sync::Arc;
 
 use rsysmon_event::{Detail, Event, EventKind, Host, LossStage, Termination};
-use rsysmon_probe::{decode, KernelRecord};
+use rsysmon_probe::{decode, Header, KernelRecord};
 
 use crate::sensor::clock::BootClock;
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
 use crate::sensor::stats::Stats;
+use crate::sensor::takeover_repeats::{Takeover, TakeoverRepeats};
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
 pub struct Sensor {
@@ -30,6 +32,7 @@ pub struct Sensor {
     table: ProcessTable,
     remote_policy: RemoteThreadPolicy,
     mounts: HostMounts,
+    takeovers: TakeoverRepeats,
     last_seq: u64,
     kernel_losses_seen: u64,
     stats: Stats,
@@ -43,14 +46,29 @@ impl Sensor {
         mounts: HostMounts,
         remote_policy: RemoteThreadPolicy,
     ) -> Self {
-        Self { host, clock, table, remote_policy, mounts, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
+        Self {
+            host,
+            clock,
+            table,
+            remote_policy,
+            mounts,
+            takeovers: TakeoverRepeats::default(),
+            last_seq: 0,
+            kernel_losses_seen: 0,
+            stats: Stats::default(),
+        }
     }
 
     /// One ring-buffer record. A record that fails decoding comes back as a
     /// `loss` event for the decode stage, never as a panic; a remote thread
-    /// from an allow-listed creator comes back as nothing (and is counted).
+    /// from an allow-listed creator comes back as nothing (and is counted),
+    /// and so does a takeover, held back to be counted with its repeats
+    /// (see [`Sensor::due_takeovers`]).
     pub fn on_record(&mut self, bytes: &[u8]) -> Option<Event> {
         match decode(bytes) {
+            Ok(KernelRecord::ProcessTamper { header, creator }) => {
+                self.takeovers.add(header, creator).map(|t| self.takeover(t))
+            }
             Ok(KernelRecord::RemoteThread { creator, .. })
                 if self.remote_policy.allows(self.table.exe(creator.pid)) =>
             {
@@ -83,6 +101,26 @@ impl Sensor {
         let mut event = Event::new(self.last_seq, blocked.time.into(), blocked.pid, blocked.pid, blocked.comm, detail);
         event.host = self.host.clone();
         event
+    }
+
+    /// `process-tamper` events whose repeat window has closed by `now_ns`
+    /// (CLOCK_BOOTTIME), each counting its repeats; with `all`, every one
+    /// still held, as when the pipeline stops.
+    pub fn due_takeovers(&mut self, now_ns: u64, all: bool) -> Vec<Event> {
+        let due = if all { self.takeovers.drain() } else { self.takeovers.due(now_ns) };
+        due.into_iter().map(|t| self.takeover(t)).collect()
+    }
+
+    fn takeover(&mut self, t: Takeover) -> Event {
+        let Takeover { header, creator, count, .. } = t;
+        let detail = Detail::ProcessTamper {
+            creator_pid: creator.pid,
+            creator_tid: creator.tid,
+            creator_comm: creator.comm,
+            method: creator.method.name().to_string(),
+            count,
+        };
+        self.numbered(header, detail)
     }
 
     /// Counts so far.
@@ -164,12 +202,7 @@ impl Sensor {
                 let t = Termination::from_wait_status(status);
                 Detail::ThreadExit { exit_code: t.exit_code, signal: t.signal }
             }
-            KernelRecord::ProcessTamper { creator, .. } => Detail::ProcessTamper {
-                creator_pid: creator.pid,
-                creator_tid: creator.tid,
-                creator_comm: creator.comm,
-                method: creator.method.name().to_string(),
-            },
+            KernelRecord::ProcessTamper { header, creator } => return self.takeover(Takeover::new(header, creator)),
             KernelRecord::RemoteThread { target_creator_tid, creator, tamper_time_ns, .. } => Detail::RemoteThread {
                 target_creator_tid,
                 creator_pid: creator.pid,
@@ -179,6 +212,11 @@ impl Sensor {
                 tamper_time: self.clock.to_utc(tamper_time_ns),
             },
         };
+        self.numbered(header, detail)
+    }
+
+    /// The next sequence number for an event about `header`'s thread.
+    fn numbered(&mut self, header: Header, detail: Detail) -> Event {
         self.last_seq += 1;
         let mut event =
             Event::new(self.last_seq, self.clock.to_utc(header.time_ns), header.pid, header.tid, header.comm, detail);

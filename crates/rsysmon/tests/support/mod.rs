@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod services;
 pub mod target;
 
 use std::collections::HashMap;
