@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{field, of, program, run_program, Monitor};
+use support::{field, lifetime_of, of, program, run_program, Monitor};
 
 /// The test switch that pauses `run`'s output: AFTER_MS:FOR_MS.
 const PAUSE: (&str, &str) = ("RSYSMON_TEST_PAUSE_OUTPUT", "300:500");
@@ -49,8 +49,9 @@ fn a_stalled_output_loses_nothing_the_ring_buffer_holds_the_events() {
     assert!(events.iter().all(|e| e["kind"] != "loss"), "lost events: {stderr}");
     assert!(stderr.contains("lost: kernel=0 decode=0 queue=0"), "{stderr}");
     assert_gap_free(&events);
-    assert_eq!(of(&events, "thread-create", pid).len(), threads);
-    assert_eq!(of(&events, "thread-exit", pid).len(), threads);
+    let lifetime = lifetime_of(&events, pid);
+    assert_eq!(of(lifetime, "thread-create", pid).len(), threads);
+    assert_eq!(of(lifetime, "thread-exit", pid).len(), threads);
     // The reader did wait for the output: the pause was absorbed, not
     // missed.
     assert!(waited_ms(&stderr) >= 250, "the reader did not wait for the paused output: {stderr}");
@@ -67,8 +68,9 @@ fn stopping_during_a_stall_still_writes_every_event() {
 
     assert!(events.iter().all(|e| e["kind"] != "loss"), "lost events: {stderr}");
     assert!(stderr.contains("lost: kernel=0 decode=0 queue=0"), "{stderr}");
-    assert_eq!(of(&events, "thread-create", pid).len(), 2000);
-    assert_eq!(of(&events, "thread-exit", pid).len(), 2000);
+    let lifetime = lifetime_of(&events, pid);
+    assert_eq!(of(lifetime, "thread-create", pid).len(), 2000);
+    assert_eq!(of(lifetime, "thread-exit", pid).len(), 2000);
     assert_gap_free(&events);
 }
 
