@@ -92,6 +92,8 @@ pub struct Blocker {
     coverage: Arc<Mutex<Coverage>>,
     exempt: Vec<String>,
     cache: AllowCache,
+    /// The decider thread's kernel thread id.
+    decider_tid: i32,
 }
 
 impl Blocker {
@@ -148,17 +150,25 @@ impl Blocker {
             coverage,
             exempt,
             cache: cache.clone(),
+            decider_tid: 0,
         };
         // The watcher holds the group weakly, so the decider's exit alone
         // closes it (see the module documentation).
         let weak_group = Arc::downgrade(&group);
         let decider = Decider { group, proc_fds, rules, on_block, counters, cache, own_pid: std::process::id() as i32 };
+        let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         blocker.decider = Some(
             thread::Builder::new()
                 .name("exec-decider".into())
-                .spawn(move || decider.run(decider_stop))
+                .spawn(move || {
+                    // SAFETY: gettid has no preconditions and cannot fail.
+                    let _ = tid_tx.send(unsafe { libc::gettid() });
+                    decider.run(decider_stop)
+                })
                 .map_err(|e| BlockerError::Thread("exec-decider", e))?,
         );
+        // Sent first thing by the thread, so this returns at once.
+        blocker.decider_tid = tid_rx.recv().unwrap_or(0);
         let shared_coverage = Arc::clone(&blocker.coverage);
         blocker.watcher = Some(
             thread::Builder::new()
@@ -194,6 +204,12 @@ impl Blocker {
     /// Executables whose execs the kernel lets through without asking.
     pub fn exempt(&self) -> &[String] {
         &self.exempt
+    }
+
+    /// The decider thread's kernel thread id (for `setpriority` and the
+    /// like); 0 if it died before it said.
+    pub fn decider_tid(&self) -> i32 {
+        self.decider_tid
     }
 
     /// Whether the decider still runs (it stops only on [`Blocker::stop`]

@@ -8,6 +8,7 @@
 mod blocked_files;
 mod decode;
 mod error;
+pub mod kernel_fs;
 mod loader;
 pub mod records;
 mod skel;

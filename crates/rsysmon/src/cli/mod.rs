@@ -20,6 +20,7 @@ const RUN_HELP: &str = "\
 Examples:
   rsysmon run                         everything, one line per event
   rsysmon run --json > events.jsonl   JSON lines for a SIEM (schema: docs/events.md)
+  rsysmon run --format ecs            Elastic Common Schema documents
   rsysmon run --kind process-exec     only execs
   rsysmon run --kind image-load       every executable file mapped, with base address
   rsysmon run --pid 1234 --pid 1240   only these processes
@@ -252,15 +253,19 @@ pub struct SocketArg {
     pub daemon_uid: u32,
 }
 
-/// Which events a client wants.
+/// Which events a client wants, and in what form.
 #[derive(Debug, Args)]
 pub struct FilterArgs {
-    /// Print one JSON object per line instead of text.
-    #[arg(long)]
+    /// Print one JSON object per line instead of text (--format json).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output form: text (one line per event), json (rsysmon's schema,
+    /// docs/events.md) or ecs (Elastic Common Schema documents).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<rsysmon_event::Format>,
     /// Only these kinds (comma-separated or repeated): process-create,
     /// process-exec, process-exit, thread-create, thread-exit, image-load,
-    /// process-tamper, remote-thread, exec-blocked, loss. Loss events
+    /// process-tamper, remote-thread, exec-blocked, image-hash, loss. Loss events
     /// always show.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
     pub kind: Vec<EventKind>,
@@ -273,6 +278,15 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
+    /// The output form asked for: text unless --json or --format.
+    pub fn format(&self) -> rsysmon_event::Format {
+        match (self.format, self.json) {
+            (Some(format), _) => format,
+            (None, true) => rsysmon_event::Format::Json,
+            (None, false) => rsysmon_event::Format::Text,
+        }
+    }
+
     pub fn filter(&self) -> rsysmon_event::Filter {
         rsysmon_event::Filter {
             kinds: self.kind.iter().copied().collect(),

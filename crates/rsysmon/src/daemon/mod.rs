@@ -24,6 +24,7 @@ use anyhow::Context;
 use crate::blocking::exec_rules::ExecRules;
 use crate::cli::DaemonArgs;
 use crate::hub::Hub;
+use crate::output::sinks::Sinks;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
 use crate::protocol::{QueueStatus, Status};
@@ -43,6 +44,7 @@ pub struct DaemonState {
     client_backlog: usize,
     idle_timeout: Duration,
     rules: Arc<ExecRules>,
+    sinks: Arc<Sinks>,
 }
 
 impl DaemonState {
@@ -54,6 +56,9 @@ impl DaemonState {
         let rotated = self.hub.history_dropped();
         let mut lost = stats.losses_by_name();
         lost.insert("client".into(), self.hub.subscriber_stats().1);
+        for name in rsysmon_event::SinkName::ALL {
+            lost.insert(rsysmon_event::LossStage::Sink(name).name().into(), self.sinks.lost(name));
+        }
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_secs: self.started.elapsed().as_secs(),
@@ -63,6 +68,7 @@ impl DaemonState {
             queue: QueueStatus { len, capacity, rotated },
             clients: self.admission.clients(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
+            sinks: self.sinks.status(),
         }
     }
 }
@@ -91,9 +97,13 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     };
     let pipeline =
         Pipeline::start(&config, RuleSource::File(config.blocking.rules_file.clone()), Some(config.queue.max_events))?;
+    if pipeline.mounted_tracefs() {
+        tracing::info!("mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
+    }
     let access = Access::new(config.socket.read_group.as_deref())?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
     let admission = Admission::new(client_limits(&config, nofile)?);
+    let sinks = Arc::new(Sinks::start(&config.outputs, pipeline.hub())?);
 
     let state = Arc::new(DaemonState {
         hub: Arc::clone(pipeline.hub()),
@@ -105,6 +115,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         client_backlog: config.queue.client_backlog,
         idle_timeout: Duration::from_secs(config.socket.idle_timeout_secs),
         rules: Arc::clone(pipeline.rules().context("the daemon always has a rule set")?),
+        sinks: Arc::clone(&sinks),
     });
 
     {
@@ -126,6 +137,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         pipeline.blocked_filesystems().unwrap_or(0)
     );
     let stopped = pipeline.run();
+    sinks.stop();
     let _ = std::fs::remove_file(&config.socket.path);
     let summary = stopped.stats;
     let rotated = state.hub.history_dropped();

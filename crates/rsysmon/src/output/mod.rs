@@ -2,6 +2,8 @@
 
 pub mod file;
 pub mod run;
+pub mod sinks;
+pub mod test_pause;
 
 use std::io::{self, Write};
 use std::time::Duration;

@@ -17,7 +17,8 @@ use anyhow::Context;
 use rsysmon_probe::ProbeConfig;
 use serde::Deserialize;
 
-use crate::hub::queue::DEFAULT_CAPACITY;
+use crate::hub::queue::{DEFAULT_CAPACITY, DEFAULT_CLIENT_BACKLOG};
+use crate::pipeline::priority::DEFAULT_NICE;
 
 /// Where the daemon looks for its configuration by default.
 pub const DEFAULT_CONFIG: &str = "/etc/rsysmon/config.toml";
@@ -75,6 +76,27 @@ pub struct Config {
     pub probes: ProbesConfig,
     pub remote_threads: RemoteThreadsConfig,
     pub blocking: BlockingConfig,
+    pub priority: PriorityConfig,
+    /// The daemon's sinks and metrics: `[outputs.file]`, `[outputs.syslog]`,
+    /// `[outputs.nats]`, `[outputs.metrics]` (docs/outputs.md).
+    pub outputs: rsysmon_sinks::OutputsConfig,
+}
+
+/// Allowed values of `priority.nice`: the kernel's range.
+pub const NICE: RangeInclusive<i64> = -20..=19;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriorityConfig {
+    /// Nice value of the ring-buffer reader, the exec decider and `run`'s
+    /// output (see `pipeline::priority` for why -10).
+    pub nice: i32,
+}
+
+impl Default for PriorityConfig {
+    fn default() -> Self {
+        Self { nice: DEFAULT_NICE }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -141,7 +163,7 @@ pub struct ProbesConfig {
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { max_events: DEFAULT_CAPACITY, client_backlog: DEFAULT_CAPACITY }
+        Self { max_events: DEFAULT_CAPACITY, client_backlog: DEFAULT_CLIENT_BACKLOG }
     }
 }
 
@@ -205,9 +227,12 @@ impl Config {
         check_range("socket.idle_timeout_secs", self.socket.idle_timeout_secs, &IDLE_TIMEOUT_SECS)?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
         check_range("remote_threads.window_secs", self.remote_threads.window_secs, &REMOTE_WINDOW_SECS)?;
+        let nice = i64::from(self.priority.nice);
+        check(NICE.contains(&nice), "priority.nice", "must be between -20 and 19")?;
         for exe in &self.remote_threads.allow {
             check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;
         }
+        self.outputs.validate().map_err(|e| ValueError { key: e.key, why: e.why })?;
         Ok(())
     }
 
@@ -246,7 +271,11 @@ allow = []               # creators whose remote threads are expected, e.g. [\"/
 
 [blocking]
 rules_file = {}
-",
+
+[priority]
+nice = {}                # reader, exec decider and output threads; -20..19, 0 = ordinary
+
+{}",
             d.queue.max_events,
             d.queue.client_backlog,
             quoted(&d.socket.path),
@@ -257,6 +286,8 @@ rules_file = {}
             d.probes.ring_buffer_kib,
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
+            d.priority.nice,
+            rsysmon_sinks::OutputsConfig::sample(),
         )
     }
 }
@@ -321,7 +352,7 @@ mod tests {
     #[test]
     fn the_sample_holds_every_default() {
         assert_eq!(Config::parse(&Config::sample(), "sample").unwrap(), Config::default());
-        assert!(Config::sample().contains("ring_buffer_kib = 8192"), "{}", Config::sample());
+        assert!(Config::sample().contains("ring_buffer_kib = 16384"), "{}", Config::sample());
     }
 
     #[test]
@@ -338,6 +369,13 @@ mod tests {
             text.lines().filter(|l| l.starts_with('[') || l.contains(" = ")).filter_map(key).collect()
         };
         assert_eq!(keys(sample), keys(&Config::sample()));
+    }
+
+    #[test]
+    fn priority_nice_is_checked_against_the_kernels_range() {
+        assert_eq!(Config::parse("[priority]\nnice = 0\n", "t").unwrap().priority.nice, 0);
+        let err = format!("{:#}", Config::parse("[priority]\nnice = -21\n", "t").unwrap_err());
+        assert!(err.contains("priority.nice: must be between -20 and 19"), "{err}");
     }
 
     #[test]
