@@ -254,7 +254,13 @@ pub(crate) enum Verdict<'r> {
     Own,
     Allow,
     Deny(&'r ExecRule),
+    /// The file could not be named (its path is longer than PATH_MAX)
+    /// while a directory or glob rule might cover it.
+    Unresolved,
 }
+
+/// What an exec-blocked event names as the rule for [`Verdict::Unresolved`].
+pub const UNRESOLVED_RULE: &str = "(path too long to check against directory and glob rules)";
 
 pub(crate) fn judge<'r>(own_pid: i32, pid: i32, file: &ExecutedFile, rules: &'r RuleSet) -> Verdict<'r> {
     if pid == own_pid {
@@ -262,6 +268,7 @@ pub(crate) fn judge<'r>(own_pid: i32, pid: i32, file: &ExecutedFile, rules: &'r 
     }
     match rules.matches(file.path.as_deref().unwrap_or(""), file.identity) {
         Some(rule) => Verdict::Deny(rule),
+        None if file.path.is_none() && rules.has_trees() => Verdict::Unresolved,
         None => Verdict::Allow,
     }
 }
@@ -344,15 +351,17 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         let rules = self.rules.load();
         let verdict = judge(self.own_pid, pid, &file, &rules);
         let blocked = match verdict {
-            Verdict::Deny(rule) => Some(BlockedExec {
-                pid: pid as u32,
-                comm: process_name(pid),
-                path: file.path.clone().unwrap_or_default(),
-                rule: rule.to_string(),
-                time,
-            }),
+            Verdict::Deny(rule) => Some(rule.to_string()),
+            Verdict::Unresolved => Some(UNRESOLVED_RULE.to_string()),
             _ => None,
-        };
+        }
+        .map(|rule| BlockedExec {
+            pid: pid as u32,
+            comm: process_name(pid),
+            path: file.path.clone().unwrap_or_default(),
+            rule,
+            time,
+        });
         let answered = self.group.respond(fd, blocked.is_none());
         self.counters.took(read_at.elapsed());
         if verdict == Verdict::Allow && answered.is_ok() && file.path.is_some() {
@@ -362,7 +371,7 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         let counter = match (&verdict, &answered, &file.path) {
             (_, Err(_), _) => &self.counters.failures,
             (Verdict::Own, ..) => &self.counters.own,
-            (Verdict::Deny(_), ..) => &self.counters.denied,
+            (Verdict::Deny(_) | Verdict::Unresolved, ..) => &self.counters.denied,
             (Verdict::Allow, _, None) => &self.counters.failures,
             (Verdict::Allow, ..) => &self.counters.allowed,
         };
@@ -467,5 +476,10 @@ mod tests {
         assert_eq!(judge(10, 11, &evil, &rules), Verdict::Deny(&rules.list()[0]));
         assert_eq!(judge(10, 11, &hardlink, &rules), Verdict::Deny(&rules.list()[0]));
         assert_eq!(judge(10, 11, &other, &rules), Verdict::Allow);
+        let nameless = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 3 }) };
+        assert_eq!(judge(10, 11, &nameless, &rules), Verdict::Allow, "file rules alone decide by identity");
+        let with_dir = RuleSet::from_rules([ExecRule::Dir { prefix: "/nonexistent/d/".into() }]).unwrap();
+        assert_eq!(judge(10, 11, &nameless, &with_dir), Verdict::Unresolved);
+        assert_eq!(judge(10, 11, &other, &with_dir), Verdict::Allow);
     }
 }

@@ -12,13 +12,15 @@ mod blocker;
 mod coverage;
 mod fanotify;
 mod rule;
+pub mod rule_log;
 mod rule_set;
 mod stats;
 pub mod store;
 
 pub use allow_cache::AllowCache;
-pub use blocker::{BlockedExec, Blocker, BlockerError};
+pub use blocker::{BlockedExec, Blocker, BlockerError, UNRESOLVED_RULE};
 pub use coverage::Coverage;
 pub use rule::{ExecRule, Protected, RuleError, GLOB_PREFIX};
-pub use rule_set::{shared, RuleSet, SharedRules};
+pub use rule_log::RuleStore;
+pub use rule_set::{shared, RuleSet, SharedRules, MAX_RULES};
 pub use stats::{BlockerStats, WINDOW};

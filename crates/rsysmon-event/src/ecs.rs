@@ -108,11 +108,11 @@ pub fn to_ecs(event: &Event) -> Value {
             doc.opt("rsysmon.signal", *signal);
         }
         Detail::ProcessTamper { creator_pid, creator_tid, creator_comm, method, count } => {
+            doc.set("rsysmon.count", *count);
             doc.set("rsysmon.creator.pid", *creator_pid);
             doc.set("rsysmon.creator.tid", *creator_tid);
             doc.set("rsysmon.creator.name", creator_comm.as_str());
             doc.set("rsysmon.method", method.as_str());
-            doc.set("rsysmon.count", *count);
         }
         Detail::RemoteThread { target_creator_tid, creator_pid, creator_tid, creator_comm, method, tamper_time } => {
             doc.set("rsysmon.target_creator_tid", *target_creator_tid);

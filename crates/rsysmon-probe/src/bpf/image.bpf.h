@@ -52,6 +52,7 @@
 
 #include "common.bpf.h"
 #include "path.bpf.h"
+#include "blocked_trees.bpf.h"
 
 #define PROT_READ 0x1
 #define PROT_EXEC 0x4
@@ -79,7 +80,7 @@ const volatile __u64 page_size = 4096;
 /* Files whose code must never run, by identity; see struct blocked_file. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, BLOCKED_MAX);
 	__type(key, struct blocked_file);
 	__type(value, __u8);
 } blocked_files SEC(".maps");
@@ -385,7 +386,7 @@ static __always_inline bool judge(struct task_struct *task, struct image_scan *s
 {
 	if (!s->any_exec)
 		return false;
-	if (is_blocked(s->dev, s->ino)) {
+	if (is_blocked(s->dev, s->ino) || tree_blocks(s->file, via)) {
 		/* Delivered before the task returns to user space: not one
 		 * instruction of the file runs. */
 		bpf_send_signal(SIGKILL);

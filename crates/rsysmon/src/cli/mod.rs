@@ -246,6 +246,11 @@ pub struct SocketArg {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
+    /// The uid the daemon must run as. The client checks the process
+    /// listening on the socket (SO_PEERCRED) before it sends anything, so
+    /// a fake daemon started by another user is refused.
+    #[arg(long, value_name = "UID", default_value_t = 0)]
+    pub daemon_uid: u32,
 }
 
 /// Which events a client wants, and in what form.

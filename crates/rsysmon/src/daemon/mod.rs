@@ -12,6 +12,7 @@ mod admission;
 mod connection;
 mod limits;
 mod socket;
+pub mod trusted_path;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use anyhow::Context;
 use crate::blocking::exec_rules::ExecRules;
 use crate::cli::DaemonArgs;
 use crate::hub::Hub;
+use crate::output::sinks::Sinks;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
 use crate::protocol::{QueueStatus, Status};
@@ -42,25 +44,31 @@ pub struct DaemonState {
     client_backlog: usize,
     idle_timeout: Duration,
     rules: Arc<ExecRules>,
+    sinks: Arc<Sinks>,
 }
 
 impl DaemonState {
     fn status(&self) -> Status {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let (len, capacity) = self.hub.history_fill();
-        let dropped = self.hub.history_dropped();
+        // The history dropping its oldest is rotation, not loss: every
+        // client saw those events live.
+        let rotated = self.hub.history_dropped();
         let mut lost = stats.losses_by_name();
-        lost.insert("queue".into(), dropped);
         lost.insert("client".into(), self.hub.subscriber_stats().1);
+        for name in rsysmon_event::SinkName::ALL {
+            lost.insert(rsysmon_event::LossStage::Sink(name).name().into(), self.sinks.lost(name));
+        }
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_secs: self.started.elapsed().as_secs(),
             probes: self.probes.clone(),
             events: stats.events_by_name(),
             lost,
-            queue: QueueStatus { len, capacity, dropped },
+            queue: QueueStatus { len, capacity, rotated },
             clients: self.admission.clients(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
+            sinks: self.sinks.status(),
         }
     }
 }
@@ -72,6 +80,13 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         config.validate().context("invalid settings")?;
     }
     init_logging();
+    // Before anything is attached: a second daemon, or a path that another
+    // user controls, stops here.
+    if let Some(dir) = config.socket.path.parent() {
+        trusted_path::check_dir(dir, "socket directory")?;
+    }
+    trusted_path::check_file(&config.blocking.rules_file, "rule file")?;
+    socket::check_free(&config.socket.path)?;
     let nofile = match limits::raise_nofile() {
         Ok(limit) => limit,
         Err(e) => {
@@ -88,6 +103,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     let access = Access::new(config.socket.read_group.as_deref())?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
     let admission = Admission::new(client_limits(&config, nofile)?);
+    let sinks = Arc::new(Sinks::start(&config.outputs, pipeline.hub())?);
 
     let state = Arc::new(DaemonState {
         hub: Arc::clone(pipeline.hub()),
@@ -99,6 +115,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         client_backlog: config.queue.client_backlog,
         idle_timeout: Duration::from_secs(config.socket.idle_timeout_secs),
         rules: Arc::clone(pipeline.rules().context("the daemon always has a rule set")?),
+        sinks: Arc::clone(&sinks),
     });
 
     {
@@ -120,10 +137,11 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         pipeline.blocked_filesystems().unwrap_or(0)
     );
     let stopped = pipeline.run();
+    sinks.stop();
     let _ = std::fs::remove_file(&config.socket.path);
-    let mut summary = stopped.stats;
-    summary.count_loss(rsysmon_event::LossStage::Queue, state.hub.history_dropped());
-    tracing::info!("rsysmon daemon stopped; {summary}");
+    let summary = stopped.stats;
+    let rotated = state.hub.history_dropped();
+    tracing::info!("rsysmon daemon stopped; {summary}; {rotated} rotated out of the history");
     stopped.result
 }
 

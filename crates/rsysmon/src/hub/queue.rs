@@ -175,6 +175,11 @@ impl EventQueue {
         (state.queue.len(), state.capacity)
     }
 
+    /// Where what this queue drops is lost.
+    pub fn stage(&self) -> LossStage {
+        self.lock().stage
+    }
+
     /// Whether [`EventQueue::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.lock().closed
