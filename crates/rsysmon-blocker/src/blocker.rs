@@ -8,7 +8,10 @@
 //! *coverage* thread marks filesystems as they are mounted.
 //!
 //! Every event read is answered, on every path: a failed lookup allows, a
-//! panicking callback is caught. However the decider ends (stop, error,
+//! panicking callback is caught. A failed read (EMFILE: no descriptor left
+//! for the event's file) is counted and the decider goes on: the kernel
+//! denies the exec it could not hand over, so a resource shortage fails
+//! closed for that exec and never ends the blocking. However the decider ends (stop, error,
 //! panic), it first removes every filesystem mark, so no new exec can wait
 //! on the group, then answers what is queued until the queue stays empty,
 //! and only then closes the group. The order matters: the kernel allows
@@ -72,8 +75,6 @@ pub enum BlockerError {
     NothingMarked(String),
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, std::io::Error),
-    #[error("reading exec permission events failed ({0}); execs are no longer checked (fanotify fails open)")]
-    Read(Errno),
     #[error("the exec decision thread panicked; execs are no longer checked (fanotify fails open)")]
     Panicked,
 }
@@ -91,6 +92,8 @@ pub struct Blocker {
     coverage: Arc<Mutex<Coverage>>,
     exempt: Vec<String>,
     cache: AllowCache,
+    /// The decider thread's kernel thread id.
+    decider_tid: i32,
 }
 
 impl Blocker {
@@ -147,17 +150,25 @@ impl Blocker {
             coverage,
             exempt,
             cache: cache.clone(),
+            decider_tid: 0,
         };
         // The watcher holds the group weakly, so the decider's exit alone
         // closes it (see the module documentation).
         let weak_group = Arc::downgrade(&group);
         let decider = Decider { group, proc_fds, rules, on_block, counters, cache, own_pid: std::process::id() as i32 };
+        let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         blocker.decider = Some(
             thread::Builder::new()
                 .name("exec-decider".into())
-                .spawn(move || decider.run(decider_stop))
+                .spawn(move || {
+                    // SAFETY: gettid has no preconditions and cannot fail.
+                    let _ = tid_tx.send(unsafe { libc::gettid() });
+                    decider.run(decider_stop)
+                })
                 .map_err(|e| BlockerError::Thread("exec-decider", e))?,
         );
+        // Sent first thing by the thread, so this returns at once.
+        blocker.decider_tid = tid_rx.recv().unwrap_or(0);
         let shared_coverage = Arc::clone(&blocker.coverage);
         let watcher_cache = blocker.cache.clone();
         blocker.watcher = Some(
@@ -174,6 +185,12 @@ impl Blocker {
         self.counters.snapshot()
     }
 
+    /// Exec events the kernel could not hand over (and so denied), and the
+    /// errno of the newest failure: cheap enough to ask after every poll.
+    pub fn unreadable(&self) -> (u64, i32) {
+        (self.counters.unreadable.load(Ordering::Relaxed), self.counters.last_read_errno.load(Ordering::Relaxed))
+    }
+
     /// Which filesystems are watched now.
     pub fn coverage(&self) -> Coverage {
         self.coverage.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -188,6 +205,12 @@ impl Blocker {
     /// Executables whose execs the kernel lets through without asking.
     pub fn exempt(&self) -> &[String] {
         &self.exempt
+    }
+
+    /// The decider thread's kernel thread id (for `setpriority` and the
+    /// like); 0 if it died before it said.
+    pub fn decider_tid(&self) -> i32 {
+        self.decider_tid
     }
 
     /// Whether the decider still runs (it stops only on [`Blocker::stop`]
@@ -271,20 +294,39 @@ impl<F: Fn(BlockedExec)> Decider<F> {
                 [PollFd::new(self.group.as_fd(), PollFlags::POLLIN), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(BlockerError::Read(e)),
+                Err(e) => {
+                    // ENOMEM and the like: nothing was read, so nothing
+                    // waits on us that the kernel has not queued; try again
+                    // shortly rather than leave every exec unanswered.
+                    self.read_failed(e);
+                    thread::sleep(RETRY_AFTER_ERROR);
+                    continue;
+                }
             }
             let stopping = fds[1].revents().is_some_and(|r| !r.is_empty());
-            self.answer_waiting()?;
+            if let Err(e) = self.answer_waiting() {
+                self.read_failed(e);
+                thread::sleep(RETRY_AFTER_ERROR);
+            }
             if stopping {
                 return Ok(());
             }
         }
     }
 
+    /// A read of the group failed. For EMFILE/ENFILE (no descriptor for an
+    /// event's file) the kernel has already denied that exec; the decider
+    /// counts it and goes on answering the rest. Counted, not logged here:
+    /// the pipeline reports it.
+    fn read_failed(&self, e: Errno) {
+        self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+        self.counters.last_read_errno.store(e as i32, Ordering::Relaxed);
+    }
+
     /// Read and answer until the queue is empty.
-    fn answer_waiting(&self) -> Result<(), BlockerError> {
+    fn answer_waiting(&self) -> Result<(), Errno> {
         loop {
-            let events = self.group.read().map_err(BlockerError::Read)?;
+            let events = self.group.read()?;
             if events.is_empty() {
                 return Ok(());
             }
@@ -358,6 +400,10 @@ fn raise_priority() {
 }
 
 const DECIDER_NICE: libc::c_int = -10;
+
+/// Pause after a failed read or poll, so an error that does not consume
+/// an event cannot make the decider spin.
+const RETRY_AFTER_ERROR: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The decider's way out: unmark every filesystem so no new exec waits on
 /// the group, then answer whatever is queued until nothing has arrived for

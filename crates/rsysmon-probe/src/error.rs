@@ -16,6 +16,8 @@ pub enum ProbeError {
     PermissionDenied,
     #[error("cannot read {OWN_MOUNT_NS}: {0}; is /proc mounted?")]
     MountNamespace(#[source] std::io::Error),
+    #[error(transparent)]
+    Tracefs(#[from] crate::kernel_fs::TracefsError),
     #[error("could not {action}")]
     Bpf {
         action: String,

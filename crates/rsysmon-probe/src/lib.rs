@@ -9,6 +9,7 @@ mod blocked_files;
 mod blocked_trees;
 mod decode;
 mod error;
+pub mod kernel_fs;
 mod loader;
 pub mod records;
 mod skel;

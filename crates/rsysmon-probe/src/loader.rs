@@ -17,6 +17,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuild
 use crate::blocked_files::BlockedFiles;
 use crate::blocked_trees::BlockedTrees;
 use crate::error::{ProbeError, KERNEL_BTF, OWN_MOUNT_NS};
+use crate::kernel_fs::{self, Tracefs};
 use crate::records::record_loss_slot;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
 use crate::FileId;
@@ -40,7 +41,10 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
             include_kernel_threads: false,
-            ring_buffer_bytes: 8 << 20,
+            // At 100,000 events/s: about 2.8 s of thread events (56-64
+            // byte records), 1.3 s of process events (about 130 bytes on
+            // average with paths and argv); see docs/daemon.md.
+            ring_buffer_bytes: 16 << 20,
             remote_thread_window: Duration::from_secs(10),
         }
     }
@@ -52,6 +56,7 @@ pub struct Probes {
     // object that owns them is closed.
     links: Vec<Link>,
     attached: Vec<String>,
+    tracefs: Tracefs,
     skel: RsysmonSkel<'static>,
 }
 
@@ -61,6 +66,8 @@ impl Probes {
         if !Path::new(KERNEL_BTF).exists() {
             return Err(ProbeError::NoKernelBtf);
         }
+        // Before libbpf first looks for tracefs (it remembers where).
+        let tracefs = kernel_fs::ensure_tracefs()?;
         // The skeleton borrows its object storage for as long as it lives;
         // a process loads the probes once, so that storage (a few pointers)
         // is given the process's lifetime.
@@ -94,12 +101,17 @@ impl Probes {
             links.push(link);
             attached.push(section);
         }
-        Ok(Self { links, attached, skel })
+        Ok(Self { links, attached, tracefs, skel })
     }
 
     /// The attach points of the probes, e.g. `tp_btf/sched_process_fork`.
     pub fn attached(&self) -> &[String] {
         &self.attached
+    }
+
+    /// Whether tracefs had to be mounted for the syscall tracepoints.
+    pub fn tracefs(&self) -> Tracefs {
+        self.tracefs
     }
 
     /// Events the probes could not report since load, summed over all CPUs:

@@ -63,12 +63,12 @@ fn two_watchers_and_the_history_agree_on_seq_numbers() {
 #[test]
 fn a_stalled_client_is_told_exactly_what_it_missed_and_others_lose_nothing() {
     require_root!();
-    let daemon = Daemon::start("");
+    let daemon = Daemon::start("[queue]\nclient_backlog = 10000");
     let (_, mut reading) = daemon.connect(WATCH_JSON);
     let (_, mut stalled) = daemon.connect(WATCH_JSON);
 
-    // 10000 threads: 20000 events, more than the socket buffer and the
-    // default backlog of 10000 hold for a client that does not read.
+    // 10000 threads: 20000 events, more than the socket buffer and a
+    // backlog of 10000 hold for a client that does not read.
     let mut cmd = Command::new(program("burst"));
     cmd.arg("10000");
     let mut burst = support::die_with_test(&mut cmd).spawn().unwrap();

@@ -17,8 +17,12 @@
  * arguments are still in the caller's saved registers, and an exit probe
  * of a syscall nobody is making costs the rest of the machine nothing.
  *
- * Attaching (PTRACE_ATTACH/SEIZE) alone is reported but does not mark:
- * read-only tracers such as strace attach, and cannot make a thread.
+ * Attaching (PTRACE_ATTACH/SEIZE) marks the target thread too, unless the
+ * tracer is an ancestor of the target, and a thread created while its
+ * creator is traced by a non-ancestor is remote whatever the tracer asked
+ * for: a tracer can make a thread without writing registers or memory
+ * (PTRACE_SET_SYSCALL_INFO rewrites a pending syscall into clone). See
+ * tracer.bpf.h, which also documents the ancestor exemption as a hole.
  *
  * /proc/PID/mem is recognised by the file the open returned, not by the
  * name the caller passed: relative paths, /proc/self/../PID/mem, the
@@ -33,6 +37,7 @@
 #define RSYSMON_INJECTION_BPF_H
 
 #include "common.bpf.h"
+#include "tracer.bpf.h"
 
 #define PTRACE_POKETEXT 4
 #define PTRACE_POKEDATA 5
@@ -87,6 +92,9 @@ static __always_inline void tampered(__u32 target_id, __u32 method, bool whole_p
 		bpf_task_release(target);
 		return;
 	}
+	/* Attaching marks unless the tracer started the target's line itself. */
+	bool attach = method == TAMPER_PTRACE_ATTACH || method == TAMPER_PTRACE_SEIZE;
+	bool mark = !attach || !is_ancestor(target, my_tgid);
 
 	__u8 *buf = scratch_buf();
 	if (!buf) {
@@ -104,7 +112,7 @@ static __always_inline void tampered(__u32 target_id, __u32 method, bool whole_p
 	rec->_pad = 0;
 	rec->header.size = sizeof(*rec);
 
-	if (method != TAMPER_PTRACE_ATTACH && method != TAMPER_PTRACE_SEIZE) {
+	if (mark) {
 		struct takeover t = {
 			.time_ns = rec->header.time_ns,
 			.creator_pid = my_tgid,
@@ -245,19 +253,28 @@ int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 }
 #endif
 
-/* Called by the fork probe for a new thread `child` created by `current`. */
+/*
+ * Called by the fork probe for a new thread `child` created by `current`.
+ * A recent takeover names the most specific method; without one, a creator
+ * traced right now by a non-ancestor makes the thread remote (tracer.bpf.h),
+ * with the time of the thread's creation as the takeover's.
+ */
 static __always_inline void check_remote_thread(struct task_struct *current, struct task_struct *child)
 {
 	__u32 creator_tid = current->pid;
 	__u32 tgid = current->tgid;
-	struct takeover *t = bpf_map_lookup_elem(&takeovers, &creator_tid);
-	if (!t)
-		t = bpf_map_lookup_elem(&takeovers, &tgid);
-	if (!t)
-		return;
 	__u64 now = bpf_ktime_get_boot_ns();
-	if (now - t->time_ns > remote_window_ns)
-		return;
+	struct takeover *t = bpf_map_lookup_elem(&takeovers, &creator_tid);
+	if (!t || now - t->time_ns > remote_window_ns)
+		t = bpf_map_lookup_elem(&takeovers, &tgid);
+	struct takeover traced;
+	if (!t || now - t->time_ns > remote_window_ns) {
+		if (!traced_by_stranger(current, &traced.creator_pid, &traced.creator_tid, &traced.method,
+					traced.creator_comm))
+			return;
+		traced.time_ns = now;
+		t = &traced;
+	}
 
 	__u8 *buf = scratch_buf();
 	if (!buf)

@@ -16,14 +16,14 @@ use crate::protocol::reply::{parse_reply, CountReply, EventsReply, RuleReply, Ru
 use crate::protocol::{request_line, Format, Request};
 
 pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
-    let format = wire_format(args.filter.json);
+    let format = args.filter.format();
     let request = Request::Watch { format, filter: args.filter.filter() };
     let (WatchReply {}, mut lines) = send(&args.socket.socket, &request)?;
     copy_lines(&mut lines, None)
 }
 
 pub fn events(args: EventsArgs) -> anyhow::Result<()> {
-    let format = wire_format(args.filter.json);
+    let format = args.filter.format();
     let request = Request::Events { last: args.last, format, filter: args.filter.filter() };
     let (EventsReply { count, dropped }, mut lines) = send(&args.socket.socket, &request)?;
     copy_lines(&mut lines, Some(count as u64))?;
@@ -78,6 +78,21 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     println!("lost:    {}", pairs(&status.lost));
     println!("queue:   {}/{} events, {} dropped", status.queue.len, status.queue.capacity, status.queue.dropped);
     println!("clients: {}", status.clients);
+    for s in &status.sinks {
+        println!(
+            "sink:    {} {} ({}, {}): {} delivered, {} lost, {}/{} queued, last seq {}{}",
+            s.name,
+            s.state.name(),
+            s.destination,
+            s.format,
+            s.delivered,
+            s.lost,
+            s.queued,
+            s.capacity,
+            s.last_seq,
+            s.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
+        );
+    }
     if let Some(reason) = &status.last_decode_error {
         println!("decode:  newest bad record: {reason}");
     }

@@ -7,6 +7,7 @@
 //! the control socket. Neither assembles the pipeline itself.
 
 pub mod config;
+pub mod priority;
 pub mod privilege;
 mod reader;
 
@@ -15,6 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use rsysmon_blocker::{BlockerStats, RuleSet};
+use rsysmon_event::Host;
 use rsysmon_probe::Probes;
 
 use crate::blocking::exec_rules::ExecRules;
@@ -49,6 +51,7 @@ pub struct Pipeline {
     rules: Option<Arc<ExecRules>>,
     blocking: Option<Blocking>,
     stop: Arc<AtomicBool>,
+    nice: i32,
 }
 
 /// What a pipeline left behind when it stopped.
@@ -82,7 +85,13 @@ impl Pipeline {
             }
         };
         let blocking = rules.as_ref().map(blocking::start).transpose()?;
-        let sensor = Sensor::new(BootClock::now(), table, HostMounts::from_self(), remote_policy);
+        if let Some(b) = &blocking {
+            if let Err(e) = priority::set_nice(b.blocker.decider_tid(), config.priority.nice) {
+                eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
+            }
+        }
+        let sensor =
+            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
         Ok(Pipeline {
             probes,
             sensor,
@@ -91,6 +100,7 @@ impl Pipeline {
             rules: rules.map(Arc::new),
             blocking,
             stop,
+            nice: config.priority.nice,
         })
     }
 
@@ -114,9 +124,20 @@ impl Pipeline {
         self.probes.attached()
     }
 
+    /// Whether tracefs was missing and the probes mounted it.
+    pub fn mounted_tracefs(&self) -> bool {
+        self.probes.tracefs() == rsysmon_probe::kernel_fs::Tracefs::Mounted
+    }
+
     /// The number of filesystems the blocker watches, if blocking.
     pub fn blocked_filesystems(&self) -> Option<usize> {
         self.blocking.as_ref().map(|b| b.blocker.coverage().marked.len())
+    }
+
+    /// The nice value the reader runs at (`[priority] nice`); an output
+    /// that the reader waits for should run at it too.
+    pub fn nice(&self) -> i32 {
+        self.nice
     }
 
     /// Set to stop reading (a signal sets it too).
@@ -128,7 +149,9 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop, nice } = self;
+        // Only this thread: threads started before (clients) keep theirs.
+        priority::raise_this_thread(nice, "ring-buffer reader");
         let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &blocking {
             Some(b) => b.publish_refusals(sensor, hub),
             None => Ok(()),

@@ -97,6 +97,9 @@ pub struct Status {
     pub queue: QueueStatus,
     /// Clients connected now.
     pub clients: usize,
+    /// The daemon's sinks (file, syslog, NATS), if any run.
+    #[serde(default)]
+    pub sinks: Vec<rsysmon_sinks::SinkStatus>,
     /// Why the newest ring-buffer record that failed decoding did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decode_error: Option<String>,

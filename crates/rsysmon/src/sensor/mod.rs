@@ -10,38 +10,65 @@ pub mod host_paths;
 pub mod process_table;
 pub mod remote_policy;
 pub mod stats;
+pub mod takeover_repeats;
 
 use rsysmon_blocker::BlockedExec;
-use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
-use rsysmon_probe::{decode, KernelRecord};
+use std::sync::Arc;
+
+use rsysmon_event::{Detail, Event, EventKind, Host, LossStage, Termination};
+use rsysmon_probe::{decode, Header, KernelRecord};
 
 use crate::sensor::clock::BootClock;
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
 use crate::sensor::stats::Stats;
+use crate::sensor::takeover_repeats::{Takeover, TakeoverRepeats};
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
 pub struct Sensor {
+    host: Arc<Host>,
     clock: BootClock,
     table: ProcessTable,
     remote_policy: RemoteThreadPolicy,
     mounts: HostMounts,
+    takeovers: TakeoverRepeats,
     last_seq: u64,
     kernel_losses_seen: u64,
     stats: Stats,
 }
 
 impl Sensor {
-    pub fn new(clock: BootClock, table: ProcessTable, mounts: HostMounts, remote_policy: RemoteThreadPolicy) -> Self {
-        Self { clock, table, remote_policy, mounts, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
+    pub fn new(
+        host: Arc<Host>,
+        clock: BootClock,
+        table: ProcessTable,
+        mounts: HostMounts,
+        remote_policy: RemoteThreadPolicy,
+    ) -> Self {
+        Self {
+            host,
+            clock,
+            table,
+            remote_policy,
+            mounts,
+            takeovers: TakeoverRepeats::default(),
+            last_seq: 0,
+            kernel_losses_seen: 0,
+            stats: Stats::default(),
+        }
     }
 
     /// One ring-buffer record. A record that fails decoding comes back as a
     /// `loss` event for the decode stage, never as a panic; a remote thread
-    /// from an allow-listed creator comes back as nothing (and is counted).
+    /// from an allow-listed creator comes back as nothing (and is counted),
+    /// and so does a takeover, held back to be counted with its repeats
+    /// (see [`Sensor::due_takeovers`]).
     pub fn on_record(&mut self, bytes: &[u8]) -> Option<Event> {
         match decode(bytes) {
+            Ok(KernelRecord::ProcessTamper { header, creator }) => {
+                self.takeovers.add(header, creator).map(|t| self.takeover(t))
+            }
             Ok(KernelRecord::RemoteThread { creator, .. })
                 if self.remote_policy.allows(self.table.exe(creator.pid)) =>
             {
@@ -70,14 +97,30 @@ impl Sensor {
     pub fn on_blocked_exec(&mut self, blocked: BlockedExec) -> Event {
         self.last_seq += 1;
         self.stats.count_kind(EventKind::ExecBlocked);
-        Event {
-            seq: self.last_seq,
-            time: blocked.time.into(),
-            pid: blocked.pid,
-            tid: blocked.pid,
-            comm: blocked.comm,
-            detail: Detail::ExecBlocked { path: blocked.path, rule: blocked.rule },
-        }
+        let detail = Detail::ExecBlocked { path: blocked.path, rule: blocked.rule };
+        let mut event = Event::new(self.last_seq, blocked.time.into(), blocked.pid, blocked.pid, blocked.comm, detail);
+        event.host = self.host.clone();
+        event
+    }
+
+    /// `process-tamper` events whose repeat window has closed by `now_ns`
+    /// (CLOCK_BOOTTIME), each counting its repeats; with `all`, every one
+    /// still held, as when the pipeline stops.
+    pub fn due_takeovers(&mut self, now_ns: u64, all: bool) -> Vec<Event> {
+        let due = if all { self.takeovers.drain() } else { self.takeovers.due(now_ns) };
+        due.into_iter().map(|t| self.takeover(t)).collect()
+    }
+
+    fn takeover(&mut self, t: Takeover) -> Event {
+        let Takeover { header, creator, count, .. } = t;
+        let detail = Detail::ProcessTamper {
+            creator_pid: creator.pid,
+            creator_tid: creator.tid,
+            creator_comm: creator.comm,
+            method: creator.method.name().to_string(),
+            count,
+        };
+        self.numbered(header, detail)
     }
 
     /// Counts so far.
@@ -89,14 +132,10 @@ impl Sensor {
         self.last_seq += lost;
         self.stats.count_loss(stage, lost);
         self.stats.count_kind(EventKind::Loss);
-        Event {
-            seq: self.last_seq,
-            time: self.clock.to_utc(time_ns),
-            pid: 0,
-            tid: 0,
-            comm: String::new(),
-            detail: Detail::Loss { lost, stage },
-        }
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(time_ns), 0, 0, String::new(), Detail::Loss { lost, stage });
+        event.host = self.host.clone();
+        event
     }
 
     fn event(&mut self, record: KernelRecord) -> Event {
@@ -105,12 +144,23 @@ impl Sensor {
             KernelRecord::ProcessCreate { ppid, creator_tid, uid, gid, parent_comm, exe, .. } => {
                 let exe = exe.display();
                 self.table.created(header.pid, &exe);
-                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, exe }
+                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, user: None, group: None, exe }
             }
             KernelRecord::ProcessExec { old_tid, exe, argv, argv_truncated, cwd, .. } => {
                 let exe = exe.display();
                 let old_exe = self.table.exec(header.pid, &exe);
-                Detail::ProcessExec { exe, argv, argv_truncated, cwd: cwd.display(), old_exe, old_tid }
+                Detail::ProcessExec {
+                    exe,
+                    argv,
+                    argv_truncated,
+                    cwd: cwd.display(),
+                    old_exe,
+                    old_tid,
+                    ns_view: false,
+                    parent_exe: None,
+                    parent_argv: None,
+                    hash: Default::default(),
+                }
             }
             KernelRecord::ProcessExit { status, start_time_ns, .. } => {
                 self.table.exited(header.pid);
@@ -136,18 +186,23 @@ impl Sensor {
                         None => (seen.clone(), Some(seen)),
                     },
                 };
-                Detail::ImageLoad { base, size, path, ns_path, dev: file.dev, inode: file.ino, via, blocked }
+                Detail::ImageLoad {
+                    base,
+                    size,
+                    path,
+                    ns_path,
+                    dev: file.dev,
+                    inode: file.ino,
+                    via,
+                    blocked,
+                    hash: Default::default(),
+                }
             }
             KernelRecord::ThreadExit { status, .. } => {
                 let t = Termination::from_wait_status(status);
                 Detail::ThreadExit { exit_code: t.exit_code, signal: t.signal }
             }
-            KernelRecord::ProcessTamper { creator, .. } => Detail::ProcessTamper {
-                creator_pid: creator.pid,
-                creator_tid: creator.tid,
-                creator_comm: creator.comm,
-                method: creator.method.name().to_string(),
-            },
+            KernelRecord::ProcessTamper { header, creator } => return self.takeover(Takeover::new(header, creator)),
             KernelRecord::RemoteThread { target_creator_tid, creator, tamper_time_ns, .. } => Detail::RemoteThread {
                 target_creator_tid,
                 creator_pid: creator.pid,
@@ -157,15 +212,15 @@ impl Sensor {
                 tamper_time: self.clock.to_utc(tamper_time_ns),
             },
         };
+        self.numbered(header, detail)
+    }
+
+    /// The next sequence number for an event about `header`'s thread.
+    fn numbered(&mut self, header: Header, detail: Detail) -> Event {
         self.last_seq += 1;
-        let event = Event {
-            seq: self.last_seq,
-            time: self.clock.to_utc(header.time_ns),
-            pid: header.pid,
-            tid: header.tid,
-            comm: header.comm,
-            detail,
-        };
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(header.time_ns), header.pid, header.tid, header.comm, detail);
+        event.host = self.host.clone();
         self.stats.count_kind(event.kind());
         event
     }
@@ -176,7 +231,13 @@ mod tests {
     use super::*;
 
     fn sensor() -> Sensor {
-        Sensor::new(BootClock::now(), ProcessTable::default(), HostMounts::from_self(), RemoteThreadPolicy::default())
+        Sensor::new(
+            Arc::new(Host::from_system()),
+            BootClock::now(),
+            ProcessTable::default(),
+            HostMounts::from_self(),
+            RemoteThreadPolicy::default(),
+        )
     }
 
     #[test]

@@ -33,10 +33,16 @@ impl Daemon {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let socket = dir.path().join("rsysmon.sock");
         let config_path = dir.path().join("config.toml");
+        // The file sink writes into the daemon's directory unless the test
+        // configures it.
+        let file_sink = match config.contains("[outputs.file]") {
+            true => String::new(),
+            false => format!("[outputs.file]\npath = {:?}\n", dir.path().join("events.jsonl")),
+        };
         std::fs::write(
             &config_path,
             format!(
-                "{config}\n[blocking]\nrules_file = {:?}\n[socket]\npath = {socket:?}\n{socket_lines}\n",
+                "{config}\n{file_sink}[blocking]\nrules_file = {:?}\n[socket]\npath = {socket:?}\n{socket_lines}\n",
                 dir.path().join("rules.json")
             ),
         )
@@ -87,6 +93,21 @@ impl Daemon {
         let socket = dir.path().join("rsysmon.sock");
         let config = dir.path().join("config.toml");
         Self::start_with(dir, socket, config)
+    }
+
+    /// The daemon's directory: socket, config, rule file, events.jsonl.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("kept while the daemon runs").path()
+    }
+
+    /// Stop the daemon with SIGTERM, as systemd does, and wait for it;
+    /// keep its directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the daemon exited with {status}");
+        self.dir.take().expect("the directory is kept until now")
     }
 
     pub fn pid(&self) -> u32 {
