@@ -65,6 +65,13 @@ pub fn hash_file(file: &mut File, version: FileVersion, deadline: Instant) -> Re
     Ok(hex(&h.finalize()))
 }
 
+/// SHA-256 (hex) of the file at `path`, read by `deadline`.
+pub fn hash_path(path: &std::path::Path, deadline: Instant) -> Result<String, HashStatus> {
+    let mut file = File::open(path).map_err(|_| HashStatus::Unreachable)?;
+    let version = FileVersion::of(&file.metadata().map_err(|_| HashStatus::Error)?);
+    hash_file(&mut file, version, deadline)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,3 +186,31 @@ fn a_path_longer_than_path_max_below_a_directory_rule_is_refused() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "too deep to resolve while a directory rule exists");
     assert!(exec(&format!("{}/ok", tree.free)).unwrap().success());
 }
+
+#[test]
+fn a_bind_mount_neither_escapes_a_directory_rule_nor_unblocks_it_afterwards() {
+    require_root!();
+    let tree = Tree::new();
+    let bind = format!("{}/../bind", tree.blocked);
+    std::fs::create_dir(&bind).unwrap();
+    let _monitor = Monitor::start(&["--block", &format!("{}/", tree.blocked)]);
+    let evil = format!("{}/evil", tree.blocked);
+    assert_eq!(exec(&evil).unwrap_err().raw_os_error(), Some(libc::EPERM));
+
+    assert!(Command::new("mount").args(["--bind", &tree.blocked, &bind]).status().unwrap().success());
+    struct Unmount<'a>(&'a str);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&bind);
+    // Through the bind mount the blocker sees another name; the kernel's
+    // walk by identity still finds the blocked directory.
+    let status = exec(&format!("{bind}/evil")).unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    for _ in 0..3 {
+        assert_eq!(exec(&evil).unwrap_err().raw_os_error(), Some(libc::EPERM), "the original name, after");
+    }
+    assert!(exec(&format!("{}/ok", tree.free)).unwrap().success());
+}

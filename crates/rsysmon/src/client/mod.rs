@@ -41,7 +41,8 @@ pub fn remote_threads(args: RemoteThreadsArgs) -> anyhow::Result<()> {
 
 pub fn block(command: BlockCommand) -> anyhow::Result<()> {
     match command {
-        BlockCommand::Add { rule, glob, socket } => {
+        BlockCommand::Add { rule, glob, sha256, socket } => {
+            let rule = if sha256 { format!("{}{rule}", rsysmon_blocker::SHA256_PREFIX) } else { rule };
             let (RuleReply { rule }, _) = send(&socket, &Request::BlockAdd { rule, glob })?;
             println!("blocked: {rule}");
         }
@@ -81,6 +82,12 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
         status.queue.len, status.queue.capacity, status.queue.rotated
     );
     println!("clients: {}", status.clients);
+    let capabilities: Vec<String> = status
+        .capabilities
+        .iter()
+        .map(|c| format!("{} {} ({})", c.name, if c.on { "on" } else { "off" }, c.detail))
+        .collect();
+    println!("capabilities: {}", capabilities.join(", "));
     for s in &status.sinks {
         println!(
             "sink:    {} {} ({}, {}): {} delivered, {} lost, {}/{} queued, last seq {}{}",
@@ -116,11 +123,15 @@ fn send<T: DeserializeOwned>(target: &SocketArg, request: &Request) -> anyhow::R
     let socket = target.socket.as_path();
     let mut stream = UnixStream::connect(socket).map_err(|e| connect_error(socket, &e))?;
     check_daemon(&stream, socket, target.daemon_uid)?;
-    writeln!(stream, "{}", request_line(request)).context("sending the request to the daemon failed")?;
+    let sent = writeln!(stream, "{}", request_line(request));
     let mut reader = BufReader::new(stream);
     let mut header = String::new();
-    reader.read_line(&mut header).context("reading the daemon's answer failed")?;
+    let read = reader.read_line(&mut header);
+    // A daemon that turns a connection away (too many clients) says why
+    // and closes, maybe before the request is written: its reason first.
     if header.is_empty() {
+        sent.context("sending the request to the daemon failed")?;
+        read.context("reading the daemon's answer failed")?;
         anyhow::bail!("the daemon closed the connection without answering");
     }
     Ok((parse_reply(&header)?, reader))

@@ -49,11 +49,13 @@ pub fn create(path: &Path) -> anyhow::Result<File> {
         .mode(0o640)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => {
+        .map_err(|e| {
+            // ELOOP from O_NOFOLLOW, or EACCES from fs.protected_symlinks.
+            if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
                 anyhow::anyhow!("refusing to write {}: it is a symbolic link, which is not followed", path.display())
+            } else {
+                anyhow::anyhow!("cannot create {}: {e}", path.display())
             }
-            _ => anyhow::anyhow!("cannot create {}: {e}", path.display()),
         })?;
     let meta = file.metadata().with_context(|| format!("cannot check {}", path.display()))?;
     let kind = meta.file_type();
