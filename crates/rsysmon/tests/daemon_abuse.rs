@@ -95,7 +95,7 @@ fn stderr(out: &Output) -> String {
 fn idle_readers_cannot_starve_the_blocker_at_a_limit_of_1024_descriptors() {
     require_root!();
     let socket_lines = "read_group = \"nogroup\"\nmax_clients = 40\nmax_clients_per_uid = 30\n";
-    let mut daemon = Daemon::start_limited("", socket_lines, Some(1024));
+    let mut daemon = Daemon::start_limited("", socket_lines, Some(1024), &[]);
     let (_dir, blocked) = private_true();
     let added = daemon.client(&["block", "add", &blocked]);
     assert!(added.status.success(), "{}", stderr(&added));

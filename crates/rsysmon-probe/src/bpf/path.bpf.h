@@ -58,24 +58,24 @@ static long path_step(__u64 index, void *unused)
 	struct path_walk *w = path_walk_state();
 	if (!w)
 		return 1;
-	/* The pointers kept in the map are plain numbers to the verifier; cast
-	 * back to kernel types, their fields are read with direct (faulting-
-	 * safe) loads rather than a helper call each. */
-	struct dentry *dentry = bpf_core_cast(w->dentry, struct dentry);
-	struct mount *mnt = bpf_core_cast(w->mnt, struct mount);
-	struct dentry *mnt_root = mnt->mnt.mnt_root;
+	/* The pointers kept in the map are plain numbers to the verifier:
+	 * CORE_LOAD reads their fields with direct (faulting-safe) loads where
+	 * the kernel can cast them back to kernel types. */
+	struct dentry *dentry = w->dentry;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = CORE_LOAD(struct mount, mnt, mnt.mnt_root);
 
 	if (dentry == mnt_root && !w->within_fs) {
-		struct mount *mnt_parent = mnt->mnt_parent;
+		struct mount *mnt_parent = CORE_LOAD(struct mount, mnt, mnt_parent);
 
 		if (mnt_parent == mnt)
 			return 1; /* root of the mount tree */
-		w->dentry = mnt->mnt_mountpoint;
+		w->dentry = CORE_LOAD(struct mount, mnt, mnt_mountpoint);
 		w->mnt = mnt_parent;
 		return 0;
 	}
 
-	struct dentry *parent = dentry->d_parent;
+	struct dentry *parent = CORE_LOAD(struct dentry, dentry, d_parent);
 	/* A file that is its own parent without being its mount's root is a
 	 * pseudo file (d_alloc_pseudo: memfd, shm): in no directory, known by
 	 * its name alone, and shown deleted, as the kernel's simple_dname does
@@ -95,7 +95,7 @@ static long path_step(__u64 index, void *unused)
 		w->flags |= PATH_TRUNCATED;
 		return 1;
 	}
-	const unsigned char *name = dentry->d_name.name;
+	const unsigned char *name = CORE_LOAD(struct dentry, dentry, d_name.name);
 	long n = bpf_probe_read_kernel_str(buf + (off & VAR_MASK), NAME_READ_MAX, name);
 	if (n <= 0) {
 		w->flags |= PATH_TRUNCATED;

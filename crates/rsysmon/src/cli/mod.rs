@@ -204,6 +204,12 @@ pub struct PipelineArgs {
     /// path, repeatable), e.g. /usr/bin/gdb (added to remote_threads.allow).
     #[arg(long, value_name = "EXE")]
     pub allow_remote_creator: Vec<String>,
+
+    /// Refuse to start unless these capabilities run too (comma-separated
+    /// or repeated): image-load, injection, blocking. Process and thread
+    /// events are always required (added to probes.require).
+    #[arg(long, value_name = "CAPABILITY", value_delimiter = ',')]
+    pub require: Vec<String>,
 }
 
 impl PipelineArgs {
@@ -228,6 +234,7 @@ impl PipelineArgs {
             config.remote_threads.window_secs = secs;
         }
         config.remote_threads.allow.extend(self.allow_remote_creator.iter().cloned());
+        config.probes.require.extend(self.require.iter().cloned());
         config.validate().context("invalid settings")?;
         Ok(config)
     }

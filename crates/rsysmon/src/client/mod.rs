@@ -82,6 +82,12 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
         status.queue.len, status.queue.capacity, status.queue.rotated
     );
     println!("clients: {}", status.clients);
+    let capabilities: Vec<String> = status
+        .capabilities
+        .iter()
+        .map(|c| format!("{} {} ({})", c.name, if c.on { "on" } else { "off" }, c.detail))
+        .collect();
+    println!("capabilities: {}", capabilities.join(", "));
     for s in &status.sinks {
         println!(
             "sink:    {} {} ({}, {}): {} delivered, {} lost, {}/{} queued, last seq {}{}",

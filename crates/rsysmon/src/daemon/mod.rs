@@ -27,7 +27,7 @@ use crate::hub::Hub;
 use crate::output::sinks::Sinks;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
-use crate::protocol::{QueueStatus, Status};
+use crate::protocol::{CapabilityStatus, QueueStatus, Status};
 use crate::sensor::stats::Stats;
 
 use access::Access;
@@ -39,6 +39,7 @@ pub struct DaemonState {
     stats: Arc<Mutex<Stats>>,
     started: Instant,
     probes: Vec<String>,
+    capabilities: Vec<CapabilityStatus>,
     admission: Arc<Admission>,
     access: Access,
     client_backlog: usize,
@@ -67,6 +68,7 @@ impl DaemonState {
             lost,
             queue: QueueStatus { len, capacity, rotated },
             clients: self.admission.clients(),
+            capabilities: self.capabilities.clone(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
             sinks: self.sinks.status(),
         }
@@ -100,6 +102,11 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     if pipeline.mounted_tracefs() {
         tracing::info!("mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
     }
+    tracing::info!("capabilities: {}", pipeline.capabilities());
+    for notice in pipeline.notices() {
+        tracing::warn!("{notice}");
+    }
+    let capabilities = pipeline.capabilities().clone();
     let access = Access::new(config.socket.read_group.as_deref())?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
     let admission = Admission::new(client_limits(&config, nofile)?);
@@ -110,6 +117,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         stats: Arc::clone(pipeline.stats()),
         started: Instant::now(),
         probes: pipeline.probes().to_vec(),
+        capabilities: CapabilityStatus::all(pipeline.capabilities()),
         admission,
         access,
         client_backlog: config.queue.client_backlog,
@@ -131,6 +139,9 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         probes = %state.probes.join(", "),
         queue = config.queue.max_events,
         rules = %config.blocking.rules_file.display(),
+        max_clients = config.socket.max_clients,
+        max_clients_per_uid = config.socket.max_clients_per_uid,
+        descriptors = nofile,
         "rsysmon daemon ready: {} probes attached, {} blocking rules on {} filesystems",
         state.probes.len(),
         state.rules.list().len(),
@@ -141,7 +152,9 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&config.socket.path);
     let summary = stopped.stats;
     let rotated = state.hub.history_dropped();
-    tracing::info!("rsysmon daemon stopped; {summary}; {rotated} rotated out of the history");
+    tracing::info!(
+        "rsysmon daemon stopped; {summary}; {rotated} rotated out of the history; capabilities: {capabilities}"
+    );
     stopped.result
 }
 

@@ -56,6 +56,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if pipeline.mounted_tracefs() {
         eprintln!("rsysmon: mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
     }
+    eprintln!("rsysmon: capabilities: {}", pipeline.capabilities());
+    for notice in pipeline.notices() {
+        eprintln!("rsysmon: {notice}");
+    }
+    let capabilities = pipeline.capabilities().clone();
     if let Some(filesystems) = pipeline.blocked_filesystems() {
         eprintln!("rsysmon: blocking execs on {filesystems} filesystems");
     }
@@ -71,6 +76,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut stats = stopped.stats;
     stats.count_loss(LossStage::Queue, output_queue.dropped());
     eprintln!("rsysmon: {stats}");
+    eprintln!("rsysmon: capabilities: {capabilities}");
     let waited = output_queue.waited();
     if !waited.is_zero() {
         eprintln!(
@@ -90,6 +96,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             b.p99_us,
             b.window
         );
+        if b.unreadable > 0 {
+            eprintln!(
+                "rsysmon: blocker: {} exec events could not be read ({}); the kernel denied those execs",
+                b.unreadable,
+                nix::errno::Errno::from_raw(b.last_read_errno)
+            );
+        }
     }
     written.context("writing events failed")?;
     stopped.result

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use rsysmon_probe::ProbeConfig;
+use rsysmon_probe::{Capability, ProbeConfig};
 use serde::Deserialize;
 
 use crate::hub::queue::{DEFAULT_CAPACITY, DEFAULT_CLIENT_BACKLOG};
@@ -203,6 +203,9 @@ pub struct SocketConfig {
 pub struct ProbesConfig {
     pub include_kernel_threads: bool,
     pub ring_buffer_kib: usize,
+    /// Capabilities without which the monitor must not start (process is
+    /// always required): image-load, injection, blocking.
+    pub require: Vec<String>,
 }
 
 impl Default for QueueConfig {
@@ -226,7 +229,11 @@ impl Default for SocketConfig {
 impl Default for ProbesConfig {
     fn default() -> Self {
         let probes = ProbeConfig::default();
-        Self { include_kernel_threads: probes.include_kernel_threads, ring_buffer_kib: probes.ring_buffer_bytes / 1024 }
+        Self {
+            include_kernel_threads: probes.include_kernel_threads,
+            ring_buffer_kib: probes.ring_buffer_bytes / 1024,
+            require: Vec::new(),
+        }
     }
 }
 
@@ -270,6 +277,7 @@ impl Config {
         check_range("socket.max_clients_per_uid", self.socket.max_clients_per_uid as u64, &MAX_CLIENTS_PER_UID)?;
         check_range("socket.idle_timeout_secs", self.socket.idle_timeout_secs, &IDLE_TIMEOUT_SECS)?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
+        self.required_capabilities()?;
         check_range("remote_threads.window_secs", self.remote_threads.window_secs, &REMOTE_WINDOW_SECS)?;
         let nice = i64::from(self.priority.nice);
         check(NICE.contains(&nice), "priority.nice", "must be between -20 and 19")?;
@@ -281,6 +289,16 @@ impl Config {
         check_range("hashing.cache_entries", self.hashing.cache_entries, &HASH_CACHE_ENTRIES)?;
         self.outputs.validate().map_err(|e| ValueError { key: e.key, why: e.why })?;
         Ok(())
+    }
+
+    /// The capabilities `probes.require` (and `--require`) name.
+    pub fn required_capabilities(&self) -> Result<Vec<Capability>, ValueError> {
+        self.probes
+            .require
+            .iter()
+            .map(|name| name.parse::<Capability>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ValueError { key: "probes.require", why: e.to_string() })
     }
 
     /// What the probes are told before they load.
@@ -311,6 +329,7 @@ idle_timeout_secs = {}   # time to send a whole request line
 [probes]
 include_kernel_threads = {}
 ring_buffer_kib = {}
+require = []             # start only with these too, e.g. [\"image-load\", \"blocking\"]
 
 [remote_threads]
 window_secs = {}         # a thread created this soon after a takeover is remote
