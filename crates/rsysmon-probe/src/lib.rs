@@ -6,6 +6,7 @@
 //! through bindgen, so the probes and [`records`] cannot disagree.
 
 mod blocked_files;
+mod blocked_trees;
 mod capability;
 mod decode;
 mod error;
@@ -17,6 +18,7 @@ pub mod records;
 mod skel;
 
 pub use blocked_files::BlockedFiles;
+pub use blocked_trees::{BlockedTrees, TreeKind};
 pub use capability::{Capabilities, Capability, CapabilityState, UnknownCapability};
 pub use decode::{decode, Creator, DecodeError, Header, KernelPath, KernelRecord, TamperMethod};
 pub use error::ProbeError;

@@ -17,6 +17,7 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
 use crate::blocked_files::BlockedFiles;
+use crate::blocked_trees::BlockedTrees;
 use crate::capability::{Capabilities, Capability};
 use crate::error::{ProbeError, KERNEL_BTF, OWN_MOUNT_NS};
 use crate::features::{self, KernelFeatures};
@@ -182,6 +183,12 @@ impl Probes {
     /// handle that other threads may hold (see [`BlockedFiles`]).
     pub fn blocked_files(&self) -> Result<BlockedFiles, ProbeError> {
         BlockedFiles::of(&self.skel.maps.blocked_files)
+    }
+
+    /// The kernel's list of blocked directory trees, as a handle that other
+    /// threads may hold (see [`BlockedTrees`]).
+    pub fn blocked_trees(&self) -> Result<BlockedTrees, ProbeError> {
+        BlockedTrees::of(&self.skel.maps.blocked_trees, &self.skel.maps.blocked_tree_count)
     }
 
     /// Shorthand for `blocked_files()?.block(file)`.

@@ -107,9 +107,18 @@ static __always_inline bool is_kernel_thread(struct task_struct *task)
 	return task->flags & PF_KTHREAD;
 }
 
+/* A pid as its own (innermost) pid namespace numbers it. */
+static __always_inline __u32 pid_in_own_ns(struct pid *pid)
+{
+	unsigned int level = BPF_CORE_READ(pid, level);
+	return BPF_CORE_READ(pid, numbers[level].nr);
+}
+
 /* Fill the common header. `task` is the task the event is about: a BTF
  * pointer or one the verifier knows only as a number (CORE_LOAD reads
- * both). */
+ * both). Every field beyond the pids is read with BPF_CORE_READ: a NULL on
+ * the way (no nsproxy after exit_task_namespaces) reads as 0, never a
+ * fault. */
 static __always_inline void fill_header(struct record_header *h, __u32 kind, struct task_struct *task)
 {
 	h->kind = kind;
@@ -118,6 +127,17 @@ static __always_inline void fill_header(struct record_header *h, __u32 kind, str
 	h->tid = CORE_LOAD(struct task_struct, task, pid);
 	struct task_struct *leader = CORE_LOAD(struct task_struct, task, group_leader);
 	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), &leader->comm);
+
+	/* de_thread gives a thread that exec'd its leader's start time, so
+	 * start_ns is the process's for its whole life. */
+	h->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	struct pid *thread_pid = BPF_CORE_READ(task, thread_pid);
+	h->ns_tid = pid_in_own_ns(thread_pid);
+	h->ns_pid = pid_in_own_ns(BPF_CORE_READ(task, group_leader, thread_pid));
+	unsigned int level = BPF_CORE_READ(thread_pid, level);
+	h->pid_ns = BPF_CORE_READ(thread_pid, numbers[level].ns, ns.inum);
+	h->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	h->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 }
 
 #endif /* RSYSMON_COMMON_BPF_H */

@@ -54,6 +54,7 @@
 
 #include "common.bpf.h"
 #include "path.bpf.h"
+#include "blocked_trees.bpf.h"
 
 #define PROT_READ 0x1
 #define PROT_EXEC 0x4
@@ -82,7 +83,7 @@ const volatile __u64 page_size = 4096;
 /* Files whose code must never run, by identity; see struct blocked_file. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, BLOCKED_MAX);
 	__type(key, struct blocked_file);
 	__type(value, __u8);
 } blocked_files SEC(".maps");
@@ -173,7 +174,7 @@ static __always_inline void note_exec(struct image_scan *s, struct vm_area_struc
  */
 static __always_inline bool in_other_mount_ns(struct file *file)
 {
-	struct vfsmount *vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	struct vfsmount *vfsmnt = BPF_CORE_READ(file_user_path(file), mnt);
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
 	unsigned long ns_ptr = (unsigned long)BPF_CORE_READ(mnt, mnt_ns);
 	struct mnt_namespace *ns = (void *)ns_ptr;
@@ -316,11 +317,14 @@ static long step_down(__u64 index, void *unused)
 /*
  * Write the image's paths into the scratch record after its fixed part.
  * `file` must be pinned: by a VMA while mmap_lock is held around the call.
+ * The path is the one the process used (file_user_path: the overlay's, for
+ * a file on overlayfs); the path within the file system is the file's own
+ * (the layer's), which is where its device, the record's `dev`, has it.
  */
 static __always_inline void write_paths(struct image_scan *s, struct file *file)
 {
 	__u32 off = sizeof(struct image_load_record);
-	s->path_flags = append_path(&off, RECORD_PATH_MAX, &file->f_path);
+	s->path_flags = append_path(&off, RECORD_PATH_MAX, file_user_path(file));
 	s->path_len = off - sizeof(struct image_load_record);
 	s->fs_path_len = 0;
 	s->fs_path_flags = 0;
@@ -462,7 +466,7 @@ static __always_inline bool judge(struct task_struct *task, struct image_scan *s
 {
 	if (!s->any_exec)
 		return false;
-	if (is_blocked(s->dev, s->ino)) {
+	if (is_blocked(s->dev, s->ino) || tree_blocks(s->file, via)) {
 		/* Delivered before the task returns to user space: not one
 		 * instruction of the file runs. */
 		bpf_send_signal(SIGKILL);

@@ -155,4 +155,37 @@ static __always_inline __u8 append_path(__u32 *off, __u32 limit, const struct pa
 	return walk_path(off, limit, path, false);
 }
 
+/*
+ * f_mode bit of a file embedded in a struct backing_file (an overlayfs or
+ * FUSE-passthrough file opened on the layer below): 1 << 25 in 6.8-6.13,
+ * 1 << 24 since 6.14, which renumbered the fsnotify bits.
+ */
+extern int LINUX_KERNEL_VERSION __kconfig;
+#define FMODE_BACKING_BEFORE_6_14 (1U << 25)
+#define FMODE_BACKING_SINCE_6_14 (1U << 24)
+
+/*
+ * The path a process used to reach `file`: what /proc/PID/maps shows for
+ * a mapping of it (the kernel's file_user_path()).
+ *
+ * A mapping of a file on overlayfs holds the backing file: since 6.8 its
+ * f_path is the file in the layer (upper or lower directory), and the
+ * overlay path the process opened is the backing_file's user_path. Before
+ * 6.8 (no user_path in struct backing_file, or no backing_file at all as
+ * on 6.1) the backing file's f_path already is the overlay path. The
+ * struct is read through CO-RE, so a kernel without it drops this branch.
+ */
+static __always_inline const struct path *file_user_path(struct file *file)
+{
+	if (bpf_core_field_exists(struct backing_file, user_path)) {
+		unsigned int backing = LINUX_KERNEL_VERSION >= KERNEL_VERSION(6, 14, 0) ? FMODE_BACKING_SINCE_6_14
+											  : FMODE_BACKING_BEFORE_6_14;
+		if (BPF_CORE_READ(file, f_mode) & backing) {
+			struct backing_file *bf = container_of(file, struct backing_file, file);
+			return &bf->user_path;
+		}
+	}
+	return &file->f_path;
+}
+
 #endif /* RSYSMON_PATH_BPF_H */

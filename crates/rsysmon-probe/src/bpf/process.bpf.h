@@ -51,6 +51,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	fill_header(&rec->header, RECORD_PROCESS_CREATE, child);
 	struct task_struct *real_parent = child->real_parent;
 	rec->ppid = real_parent->tgid;
+	rec->parent_start_ns = BPF_CORE_READ(real_parent, group_leader, start_boottime);
 	bpf_probe_read_kernel_str(rec->parent_comm, sizeof(rec->parent_comm), real_parent->group_leader->comm);
 	rec->creator_tid = current->pid;
 	rec->uid = child->cred->uid.val;
@@ -94,6 +95,8 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 
 	__u32 off = sizeof(*rec);
 	struct file *file = bprm->file;
+	rec->exe_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	rec->exe_inode = BPF_CORE_READ(file, f_inode, i_ino);
 	rec->exe_flags = append_path(&off, RECORD_PATH_MAX, &file->f_path);
 	rec->exe_len = off - sizeof(*rec);
 

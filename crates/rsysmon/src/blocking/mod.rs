@@ -10,6 +10,7 @@
 //! refused.
 
 pub mod exec_rules;
+pub mod kernel_lists;
 
 use std::cell::Cell;
 use std::ffi::OsString;

@@ -12,6 +12,7 @@ mod admission;
 mod connection;
 mod limits;
 mod socket;
+pub mod trusted_path;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -51,9 +52,10 @@ impl DaemonState {
     fn status(&self) -> Status {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let (len, capacity) = self.hub.history_fill();
-        let dropped = self.hub.history_dropped();
+        // The history dropping its oldest is rotation, not loss: every
+        // client saw those events live.
+        let rotated = self.hub.history_dropped();
         let mut lost = stats.losses_by_name();
-        lost.insert("queue".into(), dropped);
         lost.insert("client".into(), self.hub.subscriber_stats().1);
         for name in rsysmon_event::SinkName::ALL {
             lost.insert(rsysmon_event::LossStage::Sink(name).name().into(), self.sinks.lost(name));
@@ -64,7 +66,7 @@ impl DaemonState {
             probes: self.probes.clone(),
             events: stats.events_by_name(),
             lost,
-            queue: QueueStatus { len, capacity, dropped },
+            queue: QueueStatus { len, capacity, rotated },
             clients: self.admission.clients(),
             capabilities: self.capabilities.clone(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
@@ -80,6 +82,13 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         config.validate().context("invalid settings")?;
     }
     init_logging();
+    // Before anything is attached: a second daemon, or a path that another
+    // user controls, stops here.
+    if let Some(dir) = config.socket.path.parent() {
+        trusted_path::check_dir(dir, "socket directory")?;
+    }
+    trusted_path::check_file(&config.blocking.rules_file, "rule file")?;
+    socket::check_free(&config.socket.path)?;
     let nofile = match limits::raise_nofile() {
         Ok(limit) => limit,
         Err(e) => {
@@ -138,9 +147,11 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     let stopped = pipeline.run();
     sinks.stop();
     let _ = std::fs::remove_file(&config.socket.path);
-    let mut summary = stopped.stats;
-    summary.count_loss(rsysmon_event::LossStage::Queue, state.hub.history_dropped());
-    tracing::info!("rsysmon daemon stopped; {summary}; capabilities: {capabilities}");
+    let summary = stopped.stats;
+    let rotated = state.hub.history_dropped();
+    tracing::info!(
+        "rsysmon daemon stopped; {summary}; {rotated} rotated out of the history; capabilities: {capabilities}"
+    );
     stopped.result
 }
 

@@ -6,7 +6,6 @@
 //! absorbs the stall: nothing is dropped in user space. Only if the ring
 //! buffer fills too are events lost, counted at stage `kernel`.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use rsysmon_event::LossStage;
 use crate::blocking;
 use crate::cli::RunArgs;
 use crate::output::test_pause::{Pause, PausingWriter};
-use crate::output::{write_events, Format};
+use crate::output::{file, write_events, Format};
 use crate::pipeline::{priority, Pipeline, RuleSource};
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -28,13 +27,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         None => RuleSource::Off,
     };
     let pause = Pause::from_env()?;
+    // Opened before anything is attached, so a refused path costs nothing.
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(file::create(path)?),
+        None => Box::new(io::stdout()),
+    };
     let pipeline = Pipeline::start(&config, rules, None)?;
     let filter = args.filter.filter();
     let format: Format = args.filter.format();
-    let out: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
-        None => Box::new(io::stdout()),
-    };
     let out = PausingWriter::new(out, pause);
     let output_queue = pipeline.hub().subscribe_waiting(config.queue.max_events, Arc::clone(pipeline.stop_flag()));
 

@@ -15,11 +15,14 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use anyhow::Context;
 use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_event::Host;
+use rsysmon_hash::Hasher;
 use rsysmon_probe::{Capabilities, Capability, CapabilityState, Probes};
 
 use crate::blocking::exec_rules::ExecRules;
+use crate::blocking::kernel_lists::KernelLists;
 use crate::blocking::{self, Blocking};
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
@@ -101,10 +104,10 @@ impl Pipeline {
         let blocking_on = capabilities.is_on(Capability::Blocking);
         let rules = match rules {
             RuleSource::Off => None,
-            RuleSource::Given(set) => Some(ExecRules::new(*set, None, probes.blocked_files()?)?),
+            RuleSource::Given(set) => Some(ExecRules::new(*set, None, kernel_lists(&probes)?)?),
             RuleSource::File(path) => {
                 let set = rsysmon_blocker::store::load(&path)?;
-                Some(ExecRules::new(set, Some(path), probes.blocked_files()?)?)
+                Some(ExecRules::new(set, Some(path), kernel_lists(&probes)?)?)
             }
         };
         // Blocking is whole or nothing: without the image-load probes'
@@ -115,8 +118,11 @@ impl Pipeline {
                 eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
             }
         }
-        let sensor =
+        let mut sensor =
             Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
+        if let Some(limits) = config.hashing.limits() {
+            sensor = sensor.with_hasher(Hasher::start(limits).context("cannot start the hashing thread")?);
+        }
         Ok(Pipeline {
             probes,
             sensor,
@@ -220,4 +226,9 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
             .map_err(|e| anyhow::anyhow!("cannot install a handler for signal {signal}: {e}"))?;
     }
     Ok(stop)
+}
+
+/// The probes' lists of blocked files and trees, for the exec rules.
+fn kernel_lists(probes: &Probes) -> anyhow::Result<KernelLists> {
+    Ok(KernelLists::new(probes.blocked_files()?, probes.blocked_trees()?))
 }

@@ -10,7 +10,7 @@
 //! → {"v":1,"op":"status"}
 //! ← {"v":1,"ok":true,"status":{…}}
 //! → {"v":1,"op":"events","last":100,"format":"json","filter":{"kinds":["process-exec"]}}
-//! ← {"v":1,"ok":true,"count":100,"dropped":900}
+//! ← {"v":1,"ok":true,"count":100,"rotated":900}
 //! ← 100 event lines
 //! → {"v":1,"op":"remote-threads","format":"text"}
 //! ← {"v":1,"ok":true,"count":2}
@@ -63,8 +63,8 @@ pub enum Request {
         #[serde(default)]
         format: Format,
     },
-    /// Block executing a file, a directory (`DIR/`) or, with `glob`, a
-    /// pattern. Root only.
+    /// Block executing a file, a directory (`DIR/`), a content
+    /// (`sha256:HEX`) or, with `glob`, a pattern. Root only.
     BlockAdd {
         rule: String,
         #[serde(default)]
@@ -139,8 +139,9 @@ impl CapabilityStatus {
 pub struct QueueStatus {
     pub len: usize,
     pub capacity: usize,
-    /// Events dropped because the queue was full.
-    pub dropped: u64,
+    /// Events rotated out of the history to make room for newer ones: not a
+    /// loss (every client saw them live), so not under `lost`.
+    pub rotated: u64,
 }
 
 /// Why a request line was refused.
