@@ -1,6 +1,7 @@
 # The two commands a newcomer needs:
 #   sudo make run    install what is missing, build, watch the system
-#   sudo make test   install what is missing, build, run every test
+#   sudo make test   install what is missing, build, run every test: on this
+#                    machine's kernel, then on Debian 12's in a QEMU guest
 #
 # Under sudo, root's PATH usually lacks the invoking user's rustup toolchain;
 # look for it there too.
@@ -24,7 +25,10 @@ build: deps
 run: build
 	./target/release/rsysmon run
 
+# Everything: the tests on this machine's kernel, then the guest stage under
+# Debian 12's stock kernel (docs/kernels.md).
 test: test-host
+	@$(MAKE) --no-print-directory test-guest
 
 # Formatting and lints first (rustfmt.toml; every clippy warning is an
 # error), then unit and root integration tests. The integration tests load

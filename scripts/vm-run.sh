@@ -103,6 +103,7 @@ vng_args=(
     --memory "${RSYSMON_VM_MEMORY:-2G}"
     --cpus "${RSYSMON_VM_CPUS:-2}"
     --cwd "$PWD"
+    --user root
     --append "lsm=$lsm"
     # Debian's virtiofsd takes other options than virtme-ng passes; 9p
     # works everywhere and avoids waiting for virtiofsd to fail.
