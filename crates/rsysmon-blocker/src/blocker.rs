@@ -37,6 +37,7 @@ use nix::sys::fanotify::FanotifyEvent;
 
 use crate::allow_cache::AllowCache;
 use crate::coverage::{self, Coverage};
+use crate::exec_hashes::ExecHashes;
 use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile, ProcFds};
 use crate::rule::{ExecRule, Protected};
 use crate::rule_set::{RuleSet, SharedRules};
@@ -155,7 +156,16 @@ impl Blocker {
         // The watcher holds the group weakly, so the decider's exit alone
         // closes it (see the module documentation).
         let weak_group = Arc::downgrade(&group);
-        let decider = Decider { group, proc_fds, rules, on_block, counters, cache, own_pid: std::process::id() as i32 };
+        let decider = Decider {
+            group,
+            proc_fds,
+            rules,
+            on_block,
+            counters,
+            cache,
+            hashes: ExecHashes::default(),
+            own_pid: std::process::id() as i32,
+        };
         let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         blocker.decider = Some(
             thread::Builder::new()
@@ -281,6 +291,7 @@ struct Decider<F> {
     on_block: F,
     counters: Arc<Counters>,
     cache: AllowCache,
+    hashes: ExecHashes,
     own_pid: i32,
 }
 
@@ -350,7 +361,13 @@ impl<F: Fn(BlockedExec)> Decider<F> {
             ExecutedFile { path: None, identity: None, mount_id: None, links: 0 }
         };
         let rules = self.rules.load();
-        let verdict = judge(self.own_pid, pid, &file, &rules);
+        let mut verdict = judge(self.own_pid, pid, &file, &rules);
+        // Hash rules last: they need the file read, the others do not.
+        if verdict == Verdict::Allow && rules.has_hash_rules() && is_exec_permission(&event) {
+            if let Some(rule) = self.hashes.sha256(fd).and_then(|sha256| rules.matches_sha256(&sha256)) {
+                verdict = Verdict::Deny(rule);
+            }
+        }
         let blocked = match verdict {
             Verdict::Deny(rule) => Some(rule.to_string()),
             Verdict::Unresolved => Some(UNRESOLVED_RULE.to_string()),

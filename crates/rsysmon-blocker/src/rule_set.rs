@@ -51,6 +51,8 @@ pub struct RuleSet {
     files: HashMap<String, usize>,
     identities: HashMap<FileId, usize>,
     dirs: HashMap<String, usize>,
+    /// SHA-256 (lower-case hex) → index in `rules`.
+    hashes: HashMap<String, usize>,
     globs: Arc<GlobSet>,
     /// Index in `rules` of each glob in `globs`, in the same order.
     glob_rules: Vector<usize>,
@@ -135,6 +137,17 @@ impl RuleSet {
         !self.dirs.is_empty() || !self.glob_rules.is_empty()
     }
 
+    /// The hash rule for a file with this SHA-256 (lower-case hex).
+    pub fn matches_sha256(&self, sha256: &str) -> Option<&ExecRule> {
+        self.hashes.get(sha256).map(|&i| &self.rules[i])
+    }
+
+    /// Whether any rule is a hash rule: only then must an exec's file be
+    /// hashed to decide.
+    pub fn has_hash_rules(&self) -> bool {
+        !self.hashes.is_empty()
+    }
+
     /// The identities of every file rule that has one: what an image-load
     /// probe must also refuse (the dynamic loader run directly opens a
     /// file without exec intent, so fanotify never sees it).
@@ -162,6 +175,9 @@ impl RuleSet {
                 self.dirs.insert(prefix.clone(), index);
             }
             ExecRule::Glob { .. } => self.glob_rules.push_back(index),
+            ExecRule::Sha256 { hex } => {
+                self.hashes.insert(hex.clone(), index);
+            }
         }
         self.by_text.insert(text, index);
         self.rules.push_back(rule);
@@ -209,6 +225,32 @@ mod tests {
 
     fn matched(set: &RuleSet, path: &str, identity: Option<(u64, u64)>) -> Option<String> {
         set.matches(path, identity.map(|(dev, ino)| FileId { dev, ino })).map(ToString::to_string)
+    }
+
+    #[test]
+    fn hash_rules_match_by_content_only_and_refuse_bad_hex() {
+        let hex = "0f".repeat(32);
+        let set = RuleSet::from_rules([rule(&format!("sha256:{}", hex.to_uppercase()))]).unwrap();
+        assert!(set.has_hash_rules());
+        assert_eq!(set.list()[0].to_string(), format!("sha256:{hex}"));
+        assert_eq!(set.matches_sha256(&hex).map(ToString::to_string), Some(format!("sha256:{hex}")));
+        assert_eq!(set.matches_sha256(&"00".repeat(32)), None);
+        assert_eq!(matched(&set, "/anything", Some((1, 2))), None);
+        assert!(!RuleSet::new().has_hash_rules());
+        for bad in ["sha256:", "sha256:abc", &format!("sha256:{}zz", "0".repeat(62))] {
+            let err = ExecRule::parse(OsStr::new(bad), &Protected::none()).unwrap_err();
+            assert!(err.to_string().contains("64 hex digits"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_hash_rule_of_a_protected_file_is_refused() {
+        let me = std::env::current_exe().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let hex = rsysmon_hash::hash_path(&me, deadline).unwrap();
+        let protected = Protected::none().with(&me);
+        let err = ExecRule::sha256(&hex, &protected).unwrap_err();
+        assert!(err.to_string().contains("must keep running"), "{err}");
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //! {"version":1,"rules":[
 //!   {"file":"/opt/x/evil","dev":2049,"ino":131},
 //!   {"dir":"/opt/bad/"},
-//!   {"glob":"/tmp/*.bin"}]}
+//!   {"glob":"/tmp/*.bin"},
+//!   {"sha256":"c79bf442…"}]}
 //! ```
 
 use std::fs::{self, File};
@@ -71,6 +72,9 @@ pub(crate) enum StoredRule {
     },
     Glob {
         glob: String,
+    },
+    Sha256 {
+        sha256: String,
     },
 }
 
@@ -128,6 +132,7 @@ pub(crate) fn to_stored(rule: &ExecRule) -> StoredRule {
         }
         ExecRule::Dir { prefix } => StoredRule::Dir { dir: prefix.clone() },
         ExecRule::Glob { glob } => StoredRule::Glob { glob: glob.glob().to_string() },
+        ExecRule::Sha256 { hex } => StoredRule::Sha256 { sha256: hex.clone() },
     }
 }
 
@@ -162,6 +167,7 @@ pub(crate) fn from_stored(stored: StoredRule) -> Result<ExecRule, RuleError> {
             ExecRule::Dir { prefix: format!("{}/", prefix.trim_end_matches('/')) }
         }
         StoredRule::Glob { glob } => ExecRule::Glob { glob: compile_glob(&absolute(glob)?)? },
+        StoredRule::Sha256 { sha256 } => ExecRule::sha256(&sha256, &crate::rule::Protected::none())?,
     })
 }
 
@@ -178,6 +184,7 @@ mod tests {
             ExecRule::path(OsStr::new("/nonexistent/gone"), &p).unwrap(),
             ExecRule::path(OsStr::new("/nonexistent/bad/"), &p).unwrap(),
             ExecRule::glob(OsStr::new("/nonexistent/*.bin"), &p).unwrap(),
+            ExecRule::sha256(&"AB".repeat(32), &p).unwrap(),
         ])
         .unwrap()
     }

@@ -79,13 +79,15 @@ impl ExecRules {
         self.shared.load().list().iter().map(ToString::to_string).collect()
     }
 
-    /// Add a rule: a file path, a directory ending in `/`, or (with `glob`)
-    /// a pattern. Returns the rule's text. A rule that cannot be enforced
-    /// everywhere (the kernel's list is full, the rule file cannot be
-    /// written) is refused and changes nothing.
+    /// Add a rule: a file path, a directory ending in `/`, `sha256:HEX`,
+    /// or (with `glob`) a pattern. Returns the rule's text. A rule that
+    /// cannot be enforced everywhere (the kernel's list is full, the rule
+    /// file cannot be written) is refused and changes nothing.
     pub fn add(&self, text: &str, glob: bool) -> anyhow::Result<String> {
         let rule = if glob {
             ExecRule::glob(OsStr::new(text), &self.protected)?
+        } else if let Some(hex) = text.strip_prefix(rsysmon_blocker::SHA256_PREFIX) {
+            ExecRule::sha256(hex, &self.protected)?
         } else {
             ExecRule::path(OsStr::new(text), &self.protected)?
         };

@@ -128,6 +128,8 @@ fn tree_kind(dirs: usize) -> TreeKind {
 fn entry_of(rule: &ExecRule) -> Option<Entry> {
     match rule {
         ExecRule::File { identity, .. } => identity.map(Entry::File),
+        // Judged by the blocker at execve only: the kernel sees no content.
+        ExecRule::Sha256 { .. } => None,
         ExecRule::Dir { .. } | ExecRule::Glob { .. } => {
             let dir = rule.tree()?;
             let meta = std::fs::metadata(&dir).ok().filter(|m| m.is_dir())?;

@@ -108,6 +108,7 @@ Examples:
   rsysmon block add /opt/tools/nc          a file
   rsysmon block add /home/guest/Downloads/ everything below a directory
   rsysmon block add --glob '/tmp/**/*.bin' a pattern (* within a component, ** across)
+  rsysmon block add --sha256 HEX           any file with this content (copies, renamed files)
   rsysmon block list
   rsysmon block remove /opt/tools/nc";
 
@@ -115,13 +116,18 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub enum BlockCommand {
     /// Refuse to execute a file, everything below a directory (trailing /),
-    /// or files matching a pattern (--glob).
+    /// files matching a pattern (--glob), or files with a content (--sha256).
     Add {
-        /// An absolute path, a directory ending in /, or with --glob a pattern.
+        /// An absolute path, a directory ending in /, with --glob a pattern,
+        /// with --sha256 a SHA-256 as sha256sum prints it.
         rule: String,
         /// Treat RULE as a glob pattern.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "sha256")]
         glob: bool,
+        /// Treat RULE as a SHA-256: every file with that content is
+        /// refused at execve, whatever its path or name.
+        #[arg(long)]
+        sha256: bool,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -198,6 +204,12 @@ pub struct PipelineArgs {
     /// path, repeatable), e.g. /usr/bin/gdb (added to remote_threads.allow).
     #[arg(long, value_name = "EXE")]
     pub allow_remote_creator: Vec<String>,
+
+    /// Refuse to start unless these capabilities run too (comma-separated
+    /// or repeated): image-load, injection, blocking. Process and thread
+    /// events are always required (added to probes.require).
+    #[arg(long, value_name = "CAPABILITY", value_delimiter = ',')]
+    pub require: Vec<String>,
 }
 
 impl PipelineArgs {
@@ -222,6 +234,7 @@ impl PipelineArgs {
             config.remote_threads.window_secs = secs;
         }
         config.remote_threads.allow.extend(self.allow_remote_creator.iter().cloned());
+        config.probes.require.extend(self.require.iter().cloned());
         config.validate().context("invalid settings")?;
         Ok(config)
     }
@@ -246,6 +259,11 @@ pub struct SocketArg {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
+    /// The uid the daemon must run as. The client checks the process
+    /// listening on the socket (SO_PEERCRED) before it sends anything, so
+    /// a fake daemon started by another user is refused.
+    #[arg(long, value_name = "UID", default_value_t = 0)]
+    pub daemon_uid: u32,
 }
 
 /// Which events a client wants, and in what form.

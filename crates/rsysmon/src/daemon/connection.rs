@@ -141,11 +141,11 @@ fn send_history(
     format: Format,
     filter: &Filter,
 ) -> io::Result<()> {
-    let (events, dropped) = state.hub.history(usize::MAX);
+    let (events, rotated) = state.hub.history(usize::MAX);
     let selected: Vec<&SharedEvent> = events.iter().map(|e| &**e).filter(|e| filter.matches(e)).collect();
     let skip = selected.len().saturating_sub(last.unwrap_or(usize::MAX));
     let selected = &selected[skip..];
-    reply(out, &EventsReply { count: selected.len(), dropped })?;
+    reply(out, &EventsReply { count: selected.len(), rotated })?;
     write_lines(out, format, selected.iter().copied())
 }
 

@@ -12,6 +12,7 @@ mod admission;
 mod connection;
 mod limits;
 mod socket;
+pub mod trusted_path;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,7 @@ use crate::hub::Hub;
 use crate::output::sinks::Sinks;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
-use crate::protocol::{QueueStatus, Status};
+use crate::protocol::{CapabilityStatus, QueueStatus, Status};
 use crate::sensor::stats::Stats;
 
 use access::Access;
@@ -38,6 +39,7 @@ pub struct DaemonState {
     stats: Arc<Mutex<Stats>>,
     started: Instant,
     probes: Vec<String>,
+    capabilities: Vec<CapabilityStatus>,
     admission: Arc<Admission>,
     access: Access,
     client_backlog: usize,
@@ -50,9 +52,10 @@ impl DaemonState {
     fn status(&self) -> Status {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let (len, capacity) = self.hub.history_fill();
-        let dropped = self.hub.history_dropped();
+        // The history dropping its oldest is rotation, not loss: every
+        // client saw those events live.
+        let rotated = self.hub.history_dropped();
         let mut lost = stats.losses_by_name();
-        lost.insert("queue".into(), dropped);
         lost.insert("client".into(), self.hub.subscriber_stats().1);
         for name in rsysmon_event::SinkName::ALL {
             lost.insert(rsysmon_event::LossStage::Sink(name).name().into(), self.sinks.lost(name));
@@ -63,8 +66,9 @@ impl DaemonState {
             probes: self.probes.clone(),
             events: stats.events_by_name(),
             lost,
-            queue: QueueStatus { len, capacity, dropped },
+            queue: QueueStatus { len, capacity, rotated },
             clients: self.admission.clients(),
+            capabilities: self.capabilities.clone(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
             sinks: self.sinks.status(),
         }
@@ -78,6 +82,13 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         config.validate().context("invalid settings")?;
     }
     init_logging();
+    // Before anything is attached: a second daemon, or a path that another
+    // user controls, stops here.
+    if let Some(dir) = config.socket.path.parent() {
+        trusted_path::check_dir(dir, "socket directory")?;
+    }
+    trusted_path::check_file(&config.blocking.rules_file, "rule file")?;
+    socket::check_free(&config.socket.path)?;
     let nofile = match limits::raise_nofile() {
         Ok(limit) => limit,
         Err(e) => {
@@ -91,6 +102,11 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     if pipeline.mounted_tracefs() {
         tracing::info!("mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
     }
+    tracing::info!("capabilities: {}", pipeline.capabilities());
+    for notice in pipeline.notices() {
+        tracing::warn!("{notice}");
+    }
+    let capabilities = pipeline.capabilities().clone();
     let access = Access::new(config.socket.read_group.as_deref())?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
     let admission = Admission::new(client_limits(&config, nofile)?);
@@ -101,6 +117,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         stats: Arc::clone(pipeline.stats()),
         started: Instant::now(),
         probes: pipeline.probes().to_vec(),
+        capabilities: CapabilityStatus::all(pipeline.capabilities()),
         admission,
         access,
         client_backlog: config.queue.client_backlog,
@@ -130,9 +147,11 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     let stopped = pipeline.run();
     sinks.stop();
     let _ = std::fs::remove_file(&config.socket.path);
-    let mut summary = stopped.stats;
-    summary.count_loss(rsysmon_event::LossStage::Queue, state.hub.history_dropped());
-    tracing::info!("rsysmon daemon stopped; {summary}");
+    let summary = stopped.stats;
+    let rotated = state.hub.history_dropped();
+    tracing::info!(
+        "rsysmon daemon stopped; {summary}; {rotated} rotated out of the history; capabilities: {capabilities}"
+    );
     stopped.result
 }
 

@@ -6,7 +6,6 @@
 //! absorbs the stall: nothing is dropped in user space. Only if the ring
 //! buffer fills too are events lost, counted at stage `kernel`.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use rsysmon_event::LossStage;
 use crate::blocking;
 use crate::cli::RunArgs;
 use crate::output::test_pause::{Pause, PausingWriter};
-use crate::output::{write_events, Format};
+use crate::output::{file, write_events, Format};
 use crate::pipeline::{priority, Pipeline, RuleSource};
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -28,13 +27,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         None => RuleSource::Off,
     };
     let pause = Pause::from_env()?;
+    // Opened before anything is attached, so a refused path costs nothing.
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(file::create(path)?),
+        None => Box::new(io::stdout()),
+    };
     let pipeline = Pipeline::start(&config, rules, None)?;
     let filter = args.filter.filter();
     let format: Format = args.filter.format();
-    let out: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
-        None => Box::new(io::stdout()),
-    };
     let out = PausingWriter::new(out, pause);
     let output_queue = pipeline.hub().subscribe_waiting(config.queue.max_events, Arc::clone(pipeline.stop_flag()));
 
@@ -56,6 +56,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if pipeline.mounted_tracefs() {
         eprintln!("rsysmon: mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
     }
+    eprintln!("rsysmon: capabilities: {}", pipeline.capabilities());
+    for notice in pipeline.notices() {
+        eprintln!("rsysmon: {notice}");
+    }
+    let capabilities = pipeline.capabilities().clone();
     if let Some(filesystems) = pipeline.blocked_filesystems() {
         eprintln!("rsysmon: blocking execs on {filesystems} filesystems");
     }
@@ -71,6 +76,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut stats = stopped.stats;
     stats.count_loss(LossStage::Queue, output_queue.dropped());
     eprintln!("rsysmon: {stats}");
+    eprintln!("rsysmon: capabilities: {capabilities}");
     let waited = output_queue.waited();
     if !waited.is_zero() {
         eprintln!(

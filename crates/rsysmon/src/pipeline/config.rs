@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use rsysmon_probe::ProbeConfig;
+use rsysmon_probe::{Capability, ProbeConfig};
 use serde::Deserialize;
 
 use crate::hub::queue::{DEFAULT_CAPACITY, DEFAULT_CLIENT_BACKLOG};
@@ -31,6 +31,12 @@ pub const QUEUE_EVENTS: RangeInclusive<u64> = 1..=10_000_000;
 pub const RING_BUFFER_KIB: RangeInclusive<u64> = 4..=1_048_576;
 /// Allowed values of `remote_threads.window_secs`.
 pub const REMOTE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
+/// Allowed values of `hashing.max_size_mib`.
+pub const HASH_MAX_SIZE_MIB: RangeInclusive<u64> = 1..=65_536;
+/// Allowed values of `hashing.time_budget_ms`.
+pub const HASH_TIME_BUDGET_MS: RangeInclusive<u64> = 1..=3_600_000;
+/// Allowed values of `hashing.cache_entries`.
+pub const HASH_CACHE_ENTRIES: RangeInclusive<u64> = 1..=10_000_000;
 /// Allowed values of `socket.max_clients`: each client costs a thread and
 /// a descriptor.
 pub const MAX_CLIENTS: RangeInclusive<u64> = 1..=4096;
@@ -80,6 +86,7 @@ pub struct Config {
     /// The daemon's sinks and metrics: `[outputs.file]`, `[outputs.syslog]`,
     /// `[outputs.nats]`, `[outputs.metrics]` (docs/outputs.md).
     pub outputs: rsysmon_sinks::OutputsConfig,
+    pub hashing: HashingConfig,
 }
 
 /// Allowed values of `priority.nice`: the kernel's range.
@@ -96,6 +103,43 @@ pub struct PriorityConfig {
 impl Default for PriorityConfig {
     fn default() -> Self {
         Self { nice: DEFAULT_NICE }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashingConfig {
+    /// SHA-256 of every executed program and loaded image.
+    pub enabled: bool,
+    /// Larger files are not hashed.
+    pub max_size_mib: u64,
+    /// How long one file may take to hash.
+    pub time_budget_ms: u64,
+    /// File versions whose hash is remembered.
+    pub cache_entries: u64,
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        let limits = rsysmon_hash::HashLimits::default();
+        Self {
+            enabled: true,
+            max_size_mib: limits.max_size / (1024 * 1024),
+            time_budget_ms: limits.time_budget.as_millis() as u64,
+            cache_entries: limits.cache_entries as u64,
+        }
+    }
+}
+
+impl HashingConfig {
+    /// The hasher's limits, or None when hashing is off.
+    pub fn limits(&self) -> Option<rsysmon_hash::HashLimits> {
+        self.enabled.then(|| rsysmon_hash::HashLimits {
+            max_size: self.max_size_mib * 1024 * 1024,
+            time_budget: Duration::from_millis(self.time_budget_ms),
+            cache_entries: self.cache_entries as usize,
+            ..rsysmon_hash::HashLimits::default()
+        })
     }
 }
 
@@ -159,6 +203,9 @@ pub struct SocketConfig {
 pub struct ProbesConfig {
     pub include_kernel_threads: bool,
     pub ring_buffer_kib: usize,
+    /// Capabilities without which the monitor must not start (process is
+    /// always required): image-load, injection, blocking.
+    pub require: Vec<String>,
 }
 
 impl Default for QueueConfig {
@@ -182,7 +229,11 @@ impl Default for SocketConfig {
 impl Default for ProbesConfig {
     fn default() -> Self {
         let probes = ProbeConfig::default();
-        Self { include_kernel_threads: probes.include_kernel_threads, ring_buffer_kib: probes.ring_buffer_bytes / 1024 }
+        Self {
+            include_kernel_threads: probes.include_kernel_threads,
+            ring_buffer_kib: probes.ring_buffer_bytes / 1024,
+            require: Vec::new(),
+        }
     }
 }
 
@@ -226,14 +277,28 @@ impl Config {
         check_range("socket.max_clients_per_uid", self.socket.max_clients_per_uid as u64, &MAX_CLIENTS_PER_UID)?;
         check_range("socket.idle_timeout_secs", self.socket.idle_timeout_secs, &IDLE_TIMEOUT_SECS)?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
+        self.required_capabilities()?;
         check_range("remote_threads.window_secs", self.remote_threads.window_secs, &REMOTE_WINDOW_SECS)?;
         let nice = i64::from(self.priority.nice);
         check(NICE.contains(&nice), "priority.nice", "must be between -20 and 19")?;
         for exe in &self.remote_threads.allow {
             check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;
         }
+        check_range("hashing.max_size_mib", self.hashing.max_size_mib, &HASH_MAX_SIZE_MIB)?;
+        check_range("hashing.time_budget_ms", self.hashing.time_budget_ms, &HASH_TIME_BUDGET_MS)?;
+        check_range("hashing.cache_entries", self.hashing.cache_entries, &HASH_CACHE_ENTRIES)?;
         self.outputs.validate().map_err(|e| ValueError { key: e.key, why: e.why })?;
         Ok(())
+    }
+
+    /// The capabilities `probes.require` (and `--require`) name.
+    pub fn required_capabilities(&self) -> Result<Vec<Capability>, ValueError> {
+        self.probes
+            .require
+            .iter()
+            .map(|name| name.parse::<Capability>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ValueError { key: "probes.require", why: e.to_string() })
     }
 
     /// What the probes are told before they load.
@@ -264,6 +329,7 @@ idle_timeout_secs = {}   # time to send a whole request line
 [probes]
 include_kernel_threads = {}
 ring_buffer_kib = {}
+require = []             # start only with these too, e.g. [\"image-load\", \"blocking\"]
 
 [remote_threads]
 window_secs = {}         # a thread created this soon after a takeover is remote
@@ -274,6 +340,12 @@ rules_file = {}
 
 [priority]
 nice = {}                # reader, exec decider and output threads; -20..19, 0 = ordinary
+
+[hashing]
+enabled = {}           # SHA-256 of every executed program and loaded image
+max_size_mib = {}       # larger files are not hashed (hash_status \"too-large\")
+time_budget_ms = {}   # one file may take this long (hash_status \"over-budget\")
+cache_entries = {}    # file versions whose hash is remembered
 
 {}",
             d.queue.max_events,
@@ -287,6 +359,10 @@ nice = {}                # reader, exec decider and output threads; -20..19, 0 =
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
             d.priority.nice,
+            d.hashing.enabled,
+            d.hashing.max_size_mib,
+            d.hashing.time_budget_ms,
+            d.hashing.cache_entries,
             rsysmon_sinks::OutputsConfig::sample(),
         )
     }

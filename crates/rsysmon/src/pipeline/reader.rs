@@ -26,11 +26,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const BATCH: usize = 256;
 
 /// Read the probes into `hub` until `stop`. `stats` gets the sensor's
-/// counters after every poll. `between_polls` runs after every poll (and
-/// once more at the end) with the sensor, so events from outside the ring
-/// (blocked execs) are numbered in the same sequence; an error from it ends
-/// the loop. Takeovers the sensor holds back to count their repeats are
-/// published once their window closes, and all of them at the end.
+/// counters after every poll. After every poll (and once more at the end)
+/// finished hashes become `image-hash` events, and `between_polls` runs
+/// with the sensor, so events from outside the ring (blocked execs) are
+/// numbered in the same sequence; an error from it ends the loop.
+/// Takeovers the sensor holds back to count their repeats are published
+/// once their window closes, and all of them at the end.
 pub fn pump(
     probes: &Probes,
     sensor: Sensor,
@@ -60,6 +61,7 @@ pub fn pump(
         for takeover in sensor.borrow_mut().due_takeovers(BootClock::boot_now_ns(), last) {
             hub.publish(takeover);
         }
+        hub.publish_all(sensor.borrow_mut().on_hashes_done());
         between_polls(&mut sensor.borrow_mut(), hub)?;
         if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
             hub.publish(loss);

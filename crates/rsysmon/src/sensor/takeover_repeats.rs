@@ -142,7 +142,7 @@ mod tests {
     const MS: u64 = 1_000_000;
 
     fn header(pid: u32, time_ns: u64) -> Header {
-        Header { time_ns, pid, tid: pid + 1, comm: "target".into() }
+        Header { time_ns, pid, tid: pid + 1, comm: "target".into(), ..Header::default() }
     }
 
     fn creator(pid: u32, method: TamperMethod) -> Creator {

@@ -40,7 +40,7 @@ pub fn gettid() -> u32 {
     unsafe { libc::gettid() as u32 }
 }
 
-/// A running `rsysmon run --json`.
+/// A running `rsysmon run --format json` (or ecs).
 pub struct Monitor {
     child: Child,
     events: Arc<Mutex<Vec<Value>>>,
@@ -52,13 +52,23 @@ impl Monitor {
     /// Start a monitor with extra `rsysmon run` arguments and wait until
     /// its probes are attached.
     pub fn start(args: &[&str]) -> Monitor {
-        Self::start_with_env(args, &[])
+        Monitor::start_in("json", args)
+    }
+
+    /// Start a monitor writing `--format FORMAT` (json or ecs: one JSON
+    /// document per line).
+    pub fn start_in(format: &str, args: &[&str]) -> Monitor {
+        Self::start_with_env_in(format, args, &[])
     }
 
     /// As [`Monitor::start`], with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Monitor {
+        Self::start_with_env_in("json", args, env)
+    }
+
+    fn start_with_env_in(format: &str, args: &[&str], env: &[(&str, &str)]) -> Monitor {
         let mut cmd = Command::new(RSYSMON);
-        cmd.arg("run").arg("--json").args(args);
+        cmd.arg("run").args(["--format", format]).args(args);
         cmd.envs(env.iter().copied());
         Monitor::start_command(cmd)
     }
