@@ -7,8 +7,10 @@ set -euo pipefail
 # vendored libbpf; libclang (a dependency of clang) drives bindgen; gcc and libc6-dev
 # build the test programs; gdb and strace are used by the injection tests;
 # rsyslog and nats-server are the real destinations the sink tests start
-# on loopback (their packaged services are not needed and not started here).
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc libc6-dev gdb strace rsyslog nats-server)
+# on loopback (their packaged services are not needed and not started here);
+# python3 dlopens libraries (ctypes) and util-linux bind-mounts (unshare,
+# mount) in the blocking tests.
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc libc6-dev gdb strace rsyslog nats-server python3 util-linux)
 
 missing=()
 for p in "${packages[@]}"; do

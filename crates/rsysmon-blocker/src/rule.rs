@@ -1,13 +1,14 @@
 //! One rule: which executables must not run, parsed and checked from what a
 //! user typed.
 //!
-//! Three forms, each with a text form that `list` shows and `remove` takes:
+//! Four forms, each with a text form that `list` shows and `remove` takes:
 //!
-//! | typed                  | rule  | matches                                        |
-//! |------------------------|-------|------------------------------------------------|
-//! | `/opt/x/evil`          | file  | that file, by path and by identity (dev, inode) |
-//! | `/opt/x/`              | dir   | every file below that directory                |
-//! | `--glob '/tmp/*.bin'`  | glob  | real paths matching the pattern (`glob:` text)  |
+//! | typed                  | rule   | matches                                        |
+//! |------------------------|--------|------------------------------------------------|
+//! | `/opt/x/evil`          | file   | that file, by path and by identity (dev, inode) |
+//! | `/opt/x/`              | dir    | every file below that directory                |
+//! | `--glob '/tmp/*.bin'`  | glob   | real paths matching the pattern (`glob:` text)  |
+//! | `--sha256 HEX`         | sha256 | any file with that content, wherever it is and whatever its name (`sha256:` text) |
 //!
 //! Paths are resolved when the rule is added (symlinks followed, `.` and
 //! duplicate slashes dropped), because the blocker sees the real path of the
@@ -24,6 +25,8 @@ use rsysmon_fs::FileId;
 
 /// Text prefix of a glob rule, so `remove` can tell a pattern from a path.
 pub const GLOB_PREFIX: &str = "glob:";
+/// Text prefix of a hash rule.
+pub const SHA256_PREFIX: &str = "sha256:";
 
 /// Executables that must not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,9 @@ pub enum ExecRule {
     /// Real paths matching a glob: `*` and `?` stay within one path
     /// component, `**` crosses them, `[ab]` and `{a,b}` as in a shell.
     Glob { glob: Glob },
+    /// Any file whose SHA-256 is `hex` (64 lower-case hex digits): copies
+    /// and renamed files stay blocked.
+    Sha256 { hex: String },
 }
 
 /// Why a rule was refused. Nothing is changed when one is returned.
@@ -63,8 +69,12 @@ pub enum RuleError {
     BlocksProtected { rule: String, protected: String },
     #[error("invalid glob {pattern:?}: {source}")]
     InvalidGlob { pattern: String, source: globset::Error },
+    #[error("{0:?} is not a SHA-256: give 64 hex digits, as sha256sum prints them")]
+    BadSha256(String),
     #[error("rule {0} is already in the rule set")]
     Duplicate(String),
+    #[error("rule {0} would make {max} rules, the most a rule set holds; remove one first", max = crate::MAX_RULES + 1)]
+    TooMany(String),
     #[error("no rule {0:?}; `rsysmon block list` shows the rules as they must be given")]
     NotFound(String),
 }
@@ -111,7 +121,11 @@ impl Protected {
 
     fn check(&self, rule: &ExecRule) -> Result<(), RuleError> {
         for (path, identity) in &self.files {
-            if rule.matches(path, *identity) {
+            let same_content = || {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                matches!(rule, ExecRule::Sha256 { hex } if rsysmon_hash::hash_path(Path::new(path), deadline).as_ref() == Ok(hex))
+            };
+            if rule.matches(path, *identity) || same_content() {
                 return Err(RuleError::BlocksProtected { rule: rule.to_string(), protected: path.clone() });
             }
         }
@@ -124,10 +138,24 @@ impl ExecRule {
     /// path (a directory when it ends with `/`). What `remove` takes and
     /// what the rule file holds.
     pub fn parse(text: &OsStr, protected: &Protected) -> Result<Self, RuleError> {
+        if let Some(hex) = text.to_str().and_then(|t| t.strip_prefix(SHA256_PREFIX)) {
+            return Self::sha256(hex, protected);
+        }
         match text.to_str().and_then(|t| t.strip_prefix(GLOB_PREFIX)) {
             Some(pattern) => Self::glob(OsStr::new(pattern), protected),
             None => Self::path(text, protected),
         }
+    }
+
+    /// A hash rule: 64 hex digits, either case.
+    pub fn sha256(hex: &str, protected: &Protected) -> Result<Self, RuleError> {
+        let hex = hex.trim();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RuleError::BadSha256(hex.chars().filter(|c| !c.is_control()).take(80).collect()));
+        }
+        let rule = ExecRule::Sha256 { hex: hex.to_ascii_lowercase() };
+        protected.check(&rule)?;
+        Ok(rule)
     }
 
     /// A file rule, or a directory rule when `input` ends with `/`.
@@ -151,12 +179,35 @@ impl ExecRule {
     }
 
     /// Whether this rule alone blocks the file at real path `path` with
-    /// `identity`. [`crate::RuleSet::matches`] is the fast way for many.
+    /// `identity`; a hash rule matches by content, never by name.
+    /// [`crate::RuleSet::matches`] is the fast way for many.
     pub fn matches(&self, path: &str, identity: Option<FileId>) -> bool {
         match self {
             ExecRule::File { path: p, identity: id } => p == path || (id.is_some() && *id == identity),
             ExecRule::Dir { prefix } => path.starts_with(prefix.as_str()),
             ExecRule::Glob { glob } => glob.compile_matcher().is_match(path),
+            ExecRule::Sha256 { .. } => false,
+        }
+    }
+}
+
+impl ExecRule {
+    /// The directory whose whole tree the kernel refuses for this rule
+    /// when a file is reached without execve (`ld.so FILE`, dlopen, mmap),
+    /// `/`-terminated: a directory rule's own, and for a glob the literal
+    /// directories before its first wildcard (`/opt/x/` for
+    /// `/opt/x/**/*.so`). None for a file rule, and for a glob with no
+    /// literal directory (`/*/x`, `/**/x`), whose prefix would be `/`.
+    pub fn tree(&self) -> Option<String> {
+        match self {
+            ExecRule::File { .. } | ExecRule::Sha256 { .. } => None,
+            ExecRule::Dir { prefix } => Some(prefix.clone()),
+            ExecRule::Glob { glob } => {
+                let pattern = glob.glob();
+                let wild = pattern.find(['*', '?', '[', '{', '\\']).unwrap_or(pattern.len());
+                let end = pattern[..wild].rfind('/')?;
+                (end > 0).then(|| pattern[..=end].to_string())
+            }
         }
     }
 }
@@ -167,6 +218,7 @@ impl fmt::Display for ExecRule {
             ExecRule::File { path, .. } => f.write_str(path),
             ExecRule::Dir { prefix } => f.write_str(prefix),
             ExecRule::Glob { glob } => write!(f, "{GLOB_PREFIX}{}", glob.glob()),
+            ExecRule::Sha256 { hex } => write!(f, "{SHA256_PREFIX}{hex}"),
         }
     }
 }
@@ -360,6 +412,20 @@ mod tests {
         assert!(paths[1].contains("ld-linux") || paths[1].contains("ld-"), "{paths:?}");
         let err = ExecRule::path(OsStr::new(paths[1]), &protected).unwrap_err();
         assert!(matches!(err, RuleError::BlocksProtected { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_kernel_tree_of_a_rule_is_its_literal_directory() {
+        let tree = |text: &str| ExecRule::parse(OsStr::new(text), &Protected::none()).unwrap().tree();
+        assert_eq!(tree("/nonexistent/d/").as_deref(), Some("/nonexistent/d/"));
+        assert_eq!(tree("/nonexistent/f"), None);
+        assert_eq!(tree("glob:/nonexistent/x/*.bin").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/nonexistent/x/**/y/*.so").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/nonexistent/x/ev?l").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/nonexistent/x/{a,b}/c").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/nonexistent/x/y").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/*/evil"), None);
+        assert_eq!(tree("glob:/**/evil"), None);
     }
 
     #[test]

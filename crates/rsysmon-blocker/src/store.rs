@@ -8,13 +8,19 @@
 //! survive a power cut. A temporary left behind by a crash has another name
 //! and is never read.
 //!
+//! Changes in between are appended to a log beside it (`rules.json.log`,
+//! see [`crate::rule_log`]): adding a rule writes one line, not the whole
+//! set. [`load`] reads the file, then replays the log; [`save`] writes a
+//! whole new file, then empties the log.
+//!
 //! Format (JSON, versioned):
 //!
 //! ```json
 //! {"version":1,"rules":[
 //!   {"file":"/opt/x/evil","dev":2049,"ino":131},
 //!   {"dir":"/opt/bad/"},
-//!   {"glob":"/tmp/*.bin"}]}
+//!   {"glob":"/tmp/*.bin"},
+//!   {"sha256":"c79bf442…"}]}
 //! ```
 
 use std::fs::{self, File};
@@ -24,6 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::rule::{compile_glob, ExecRule, RuleError};
+use crate::rule_log;
 use crate::rule_set::RuleSet;
 use rsysmon_fs::FileId;
 
@@ -52,7 +59,7 @@ struct RuleFile {
 
 #[derive(Serialize, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
-enum StoredRule {
+pub(crate) enum StoredRule {
     File {
         file: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,15 +73,19 @@ enum StoredRule {
     Glob {
         glob: String,
     },
+    Sha256 {
+        sha256: String,
+    },
 }
 
-/// The rules in `path`; an empty set when the file does not exist (first
-/// start). A file that exists but cannot be parsed is an error naming it,
-/// never an empty set: silently dropping rules would unblock everything.
+/// The rules in `path`, then the changes in its log; an empty set when
+/// neither exists (first start). A file that exists but cannot be parsed is
+/// an error naming it, never an empty set: silently dropping rules would
+/// unblock everything.
 pub fn load(path: &Path) -> Result<RuleSet, StoreError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(RuleSet::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return rule_log::replay(path, Vec::new()),
         Err(source) => return Err(StoreError::Read { path: path.into(), source }),
     };
     let corrupt = |reason: String| StoreError::Corrupt { path: path.into(), reason };
@@ -87,11 +98,12 @@ pub fn load(path: &Path) -> Result<RuleSet, StoreError> {
         .into_iter()
         .map(|stored| from_stored(stored).map_err(|e| corrupt(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
-    RuleSet::from_rules(rules).map_err(|e| corrupt(e.to_string()))
+    rule_log::replay(path, rules)
 }
 
 /// Replace the rules in `path` with `rules`, atomically (see the module
-/// documentation). The directory is created if missing.
+/// documentation), and empty its log, whose changes `rules` holds. The
+/// directory is created if missing.
 pub fn save(path: &Path, rules: &RuleSet) -> Result<(), StoreError> {
     let failed = |source: io::Error| StoreError::Write { path: path.into(), source };
     let dir = match path.parent() {
@@ -107,23 +119,27 @@ pub fn save(path: &Path, rules: &RuleSet) -> Result<(), StoreError> {
     temp.write_all(&json).map_err(failed)?;
     temp.as_file().sync_all().map_err(failed)?;
     temp.persist(path).map_err(|e| failed(e.error))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(failed)
+    File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
+    // A crash before this leaves a log whose changes the new file already
+    // holds; replaying them again changes nothing (see rule_log::replay).
+    rule_log::clear(path)
 }
 
-fn to_stored(rule: &ExecRule) -> StoredRule {
+pub(crate) fn to_stored(rule: &ExecRule) -> StoredRule {
     match rule {
         ExecRule::File { path, identity } => {
             StoredRule::File { file: path.clone(), dev: identity.map(|id| id.dev), ino: identity.map(|id| id.ino) }
         }
         ExecRule::Dir { prefix } => StoredRule::Dir { dir: prefix.clone() },
         ExecRule::Glob { glob } => StoredRule::Glob { glob: glob.glob().to_string() },
+        ExecRule::Sha256 { hex } => StoredRule::Sha256 { sha256: hex.clone() },
     }
 }
 
 /// A stored rule as it was recorded: the identity from when the rule was
 /// added is kept (the file may be gone and a hardlink to it remain), and
 /// nothing is resolved again. The checks every rule passes still apply.
-fn from_stored(stored: StoredRule) -> Result<ExecRule, RuleError> {
+pub(crate) fn from_stored(stored: StoredRule) -> Result<ExecRule, RuleError> {
     let absolute = |text: String| {
         if text.is_empty() {
             Err(RuleError::Empty)
@@ -151,6 +167,7 @@ fn from_stored(stored: StoredRule) -> Result<ExecRule, RuleError> {
             ExecRule::Dir { prefix: format!("{}/", prefix.trim_end_matches('/')) }
         }
         StoredRule::Glob { glob } => ExecRule::Glob { glob: compile_glob(&absolute(glob)?)? },
+        StoredRule::Sha256 { sha256 } => ExecRule::sha256(&sha256, &crate::rule::Protected::none())?,
     })
 }
 
@@ -167,6 +184,7 @@ mod tests {
             ExecRule::path(OsStr::new("/nonexistent/gone"), &p).unwrap(),
             ExecRule::path(OsStr::new("/nonexistent/bad/"), &p).unwrap(),
             ExecRule::glob(OsStr::new("/nonexistent/*.bin"), &p).unwrap(),
+            ExecRule::sha256(&"AB".repeat(32), &p).unwrap(),
         ])
         .unwrap()
     }

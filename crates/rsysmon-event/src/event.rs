@@ -1,8 +1,11 @@
 //! The event model: what every event carries, and what each kind adds.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::host::Host;
 use crate::kind::EventKind;
 
 /// One thing that happened, as rsysmon reports it.
@@ -14,14 +17,57 @@ pub struct Event {
     /// Wall-clock time of the event in the kernel.
     #[serde(serialize_with = "rfc3339_nanos")]
     pub time: DateTime<Utc>,
-    /// Process (thread group) id.
+    /// The host: shared by every event of a run.
+    #[serde(serialize_with = "shared_host")]
+    pub host: Arc<Host>,
+    /// Process (thread group) id, in the initial pid namespace.
     pub pid: u32,
-    /// Thread id.
+    /// Thread id, in the initial pid namespace.
     pub tid: u32,
     /// Process name: the comm of the process's main thread at the event.
     pub comm: String,
+    /// Who the process is beyond its pid; empty for `loss` events.
+    #[serde(flatten)]
+    pub process: ProcessContext,
     #[serde(flatten)]
     pub detail: Detail,
+}
+
+/// What names a process beyond its pid: its identity for its whole life,
+/// its parent's, and where it runs (namespaces, container). Every field is
+/// left out of the JSON when unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessContext {
+    /// Stable for the process's whole life (across exec), unique across
+    /// pid reuse, boots and hosts: hex of the first 16 bytes of
+    /// SHA-256(machine id, boot id, pid, start time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// The parent's `entity_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_entity_id: Option<String>,
+    /// When the process started, CLOCK_BOOTTIME nanoseconds converted to
+    /// wall-clock time.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_rfc3339_nanos")]
+    pub start: Option<DateTime<Utc>>,
+    /// Pid in the process's own pid namespace, when it differs from `pid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ns_pid: Option<u32>,
+    /// Tid in the process's own pid namespace, when it differs from `tid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ns_tid: Option<u32>,
+    /// Inode number of the process's pid namespace (`/proc/PID/ns/pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<u64>,
+    /// Inode number of its mount namespace (`/proc/PID/ns/mnt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mnt_ns: Option<u64>,
+    /// Id of its cgroup (v2): the inode of its directory under /sys/fs/cgroup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_id: Option<u64>,
+    /// Container id from the cgroup path (docker, containerd, CRI-O, podman).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
 }
 
 /// What each kind of event adds to the common fields.
@@ -36,6 +82,12 @@ pub enum Detail {
         creator_tid: u32,
         uid: u32,
         gid: u32,
+        /// Name of `uid`, resolved in user space (cached); None if unknown.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// Name of `gid`, resolved in user space (cached); None if unknown.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
         /// Image inherited from the parent.
         exe: String,
     },
@@ -51,6 +103,17 @@ pub enum Detail {
         /// The thread that called execve; differs from `tid` when a
         /// non-leader thread exec'd and took over the process id.
         old_tid: u32,
+        /// `exe` and `cwd` are paths in the process's own mount namespace
+        /// (a container), not host paths.
+        ns_view: bool,
+        /// The parent's image and arguments, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parent_exe: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parent_argv: Option<Vec<String>>,
+        /// SHA-256 of `exe`, or why not (yet).
+        #[serde(flatten)]
+        hash: FileHash,
     },
     /// The last thread of the process exited.
     ProcessExit {
@@ -73,6 +136,10 @@ pub enum Detail {
         /// `ptrace-attach`, `ptrace-seize`, `ptrace-poke`, `ptrace-setregs`,
         /// `process-vm-writev` or `proc-mem`.
         method: String,
+        /// Takeovers by the same creator process of the same target
+        /// process with the same method that this event stands for: the
+        /// first one and its repeats within a second.
+        count: u64,
     },
     /// Thread `tid` was created in process `pid` while another process had
     /// taken it over: the Linux form of a remote thread.
@@ -119,11 +186,87 @@ pub enum Detail {
         /// The file is blocked: the process was killed before it could run
         /// an instruction of it.
         blocked: bool,
+        /// SHA-256 of the file, or why not (yet).
+        #[serde(flatten)]
+        hash: FileHash,
+    },
+    /// The hash of the program of a `process-exec` or the image of an
+    /// `image-load` that said `hash_status: pending`.
+    ImageHash {
+        /// `seq` of the event this completes.
+        for_seq: u64,
+        path: String,
+        dev: u64,
+        inode: u64,
+        #[serde(flatten)]
+        hash: FileHash,
     },
     /// Events that were dropped. A loss event stands in for the `lost`
     /// events it replaces: its `seq` is that of the last of them, so
     /// `seq - lost` is the seq of the event before the gap.
     Loss { lost: u64, stage: LossStage },
+}
+
+/// A file's SHA-256 as an event carries it: the digest, or why there is none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FileHash {
+    /// Lower-case hex; present only when `hash_status` is `done`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub hash_status: HashStatus,
+}
+
+impl FileHash {
+    /// A finished hash.
+    pub fn done(sha256: String) -> Self {
+        FileHash { sha256: Some(sha256), hash_status: HashStatus::Done }
+    }
+
+    /// No hash, for this reason.
+    pub fn without(status: HashStatus) -> Self {
+        FileHash { sha256: None, hash_status: status }
+    }
+}
+
+/// Whether an event's file hash is there, coming, or why not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HashStatus {
+    /// `sha256` holds the digest.
+    Done,
+    /// Being computed: an `image-hash` event with `for_seq` will carry it.
+    Pending,
+    /// Hashing is turned off.
+    #[default]
+    Disabled,
+    /// Larger than `[hashing] max_size`.
+    TooLarge,
+    /// Not hashed within `[hashing] time_budget_ms`.
+    OverBudget,
+    /// The file cannot be opened by path from the host: a memfd, a deleted
+    /// file, a path only another mount namespace shows.
+    Unreachable,
+    /// The file changed while it was read; hashing it again would give a
+    /// file that is not the one that ran.
+    Changed,
+    /// Reading failed.
+    Error,
+}
+
+impl HashStatus {
+    /// The name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashStatus::Done => "done",
+            HashStatus::Pending => "pending",
+            HashStatus::Disabled => "disabled",
+            HashStatus::TooLarge => "too-large",
+            HashStatus::OverBudget => "over-budget",
+            HashStatus::Unreachable => "unreachable",
+            HashStatus::Changed => "changed",
+            HashStatus::Error => "error",
+        }
+    }
 }
 
 /// What made an image executable in a process.
@@ -217,6 +360,12 @@ impl Serialize for LossStage {
 }
 
 impl Event {
+    /// An event with no host and no process context: for events made
+    /// outside the sensor (tests, tools). The sensor fills both.
+    pub fn new(seq: u64, time: DateTime<Utc>, pid: u32, tid: u32, comm: String, detail: Detail) -> Self {
+        Event { seq, time, host: Host::unknown(), pid, tid, comm, process: ProcessContext::default(), detail }
+    }
+
     /// The kind of this event.
     pub fn kind(&self) -> EventKind {
         match self.detail {
@@ -229,6 +378,7 @@ impl Event {
             Detail::RemoteThread { .. } => EventKind::RemoteThread,
             Detail::ExecBlocked { .. } => EventKind::ExecBlocked,
             Detail::ImageLoad { .. } => EventKind::ImageLoad,
+            Detail::ImageHash { .. } => EventKind::ImageHash,
             Detail::Loss { .. } => EventKind::Loss,
         }
     }
@@ -263,10 +413,26 @@ impl Termination {
     }
 }
 
+fn shared_host<S: serde::Serializer>(host: &Arc<Host>, s: S) -> Result<S::Ok, S::Error> {
+    host.as_ref().serialize(s)
+}
+
+fn opt_rfc3339_nanos<S: serde::Serializer>(time: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => rfc3339_nanos(time, s),
+        None => s.serialize_none(),
+    }
+}
+
 fn rfc3339_nanos<S: serde::Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339_string(time))
+}
+
+/// RFC 3339 UTC with nanoseconds, the one time format of the JSON forms.
+pub(crate) fn rfc3339_string(time: &DateTime<Utc>) -> String {
     // The fixed RFC 3339 writer: a format string would be parsed anew for
     // every event.
-    s.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Nanos, true))
+    time.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ mod tests {
     use crate::event::{Detail, LossStage};
 
     fn event(pid: u32, detail: Detail) -> Event {
-        Event { seq: 1, time: Default::default(), pid, tid: pid, comm: "python3".into(), detail }
+        Event::new(1, Default::default(), pid, pid, "python3".into(), detail)
     }
 
     #[test]

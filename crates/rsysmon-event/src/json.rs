@@ -5,7 +5,11 @@
 use crate::event::Event;
 
 /// Version of the JSON event schema.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `host`, the process context (`entity_id`, `parent_entity_id`,
+/// `start`, `ns_pid`, `ns_tid`, `pid_ns`, `mnt_ns`, `cgroup_id`,
+/// `container_id`), user and group names, hashes, `image-hash` events.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(serde::Serialize)]
 struct Versioned<'a> {
@@ -32,7 +36,7 @@ mod tests {
 
     fn event(seq: u64, nanos: u32, tid: u32, comm: &str, detail: Detail) -> Event {
         let time = chrono::Utc.timestamp_opt(1_700_000_000, nanos).unwrap();
-        Event { seq, time, pid: 10, tid, comm: comm.into(), detail }
+        Event::new(seq, time, 10, tid, comm.into(), detail)
     }
 
     #[test]
@@ -41,7 +45,7 @@ mod tests {
         let line = to_json_line(&event);
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["v"], 1);
+        assert_eq!(v["v"], 2);
         assert_eq!(v["seq"], 7);
         assert_eq!(v["time"], "2023-11-14T22:13:20.000000005Z");
         assert_eq!(v["kind"], "loss");
@@ -84,6 +88,7 @@ mod tests {
                 inode: 7,
                 via: crate::ImageVia::Interpreter,
                 blocked: false,
+                hash: crate::FileHash::without(crate::HashStatus::Pending),
             },
         );
         let v: serde_json::Value = serde_json::from_str(&to_json_line(&event)).unwrap();
@@ -95,5 +100,22 @@ mod tests {
         assert_eq!((v["dev"].as_u64(), v["inode"].as_u64()), (Some(2049), Some(7)));
         assert_eq!(v["via"], "interpreter");
         assert_eq!(v["blocked"], false);
+        assert_eq!(v["hash_status"], "pending");
+        assert!(v.get("sha256").is_none());
+    }
+
+    #[test]
+    fn host_and_process_context_are_named_and_unknowns_left_out() {
+        let mut e = event(1, 0, 11, "sh", Detail::ThreadCreate { creator_tid: 10 });
+        e.host = std::sync::Arc::new(crate::Host { name: "web1".into(), id: "m".repeat(32), boot_id: "b".repeat(32) });
+        e.process.entity_id = Some("e".repeat(32));
+        e.process.ns_pid = Some(1);
+        let v: serde_json::Value = serde_json::from_str(&to_json_line(&e)).unwrap();
+        assert_eq!(v["host"], serde_json::json!({"name": "web1", "id": "m".repeat(32), "boot_id": "b".repeat(32)}));
+        assert_eq!(v["entity_id"], "e".repeat(32));
+        assert_eq!(v["ns_pid"], 1);
+        for absent in ["parent_entity_id", "ns_tid", "pid_ns", "mnt_ns", "cgroup_id", "container_id", "start"] {
+            assert!(v.get(absent).is_none(), "{absent} in {v}");
+        }
     }
 }

@@ -15,12 +15,13 @@ pub enum EventKind {
     RemoteThread,
     ExecBlocked,
     ImageLoad,
+    ImageHash,
     Loss,
 }
 
 impl EventKind {
     /// Every kind, in the order summaries list them.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::ProcessCreate,
         EventKind::ProcessExec,
         EventKind::ProcessExit,
@@ -30,6 +31,7 @@ impl EventKind {
         EventKind::RemoteThread,
         EventKind::ExecBlocked,
         EventKind::ImageLoad,
+        EventKind::ImageHash,
         EventKind::Loss,
     ];
 
@@ -45,6 +47,7 @@ impl EventKind {
             EventKind::RemoteThread => "remote-thread",
             EventKind::ExecBlocked => "exec-blocked",
             EventKind::ImageLoad => "image-load",
+            EventKind::ImageHash => "image-hash",
             EventKind::Loss => "loss",
         }
     }

@@ -49,11 +49,17 @@ pub fn to_text_line(event: &Event) -> String {
                 (code, None) => write!(out, "with code {}", code.unwrap_or(0)),
             }
         }
-        Detail::ProcessTamper { creator_pid, creator_tid, creator_comm, method } => write!(
-            out,
-            "Process {creator_pid} ({}) thread {creator_tid} tampered with process {pid} ({comm}) thread {tid} via {method}",
-            clean(creator_comm)
-        ),
+        Detail::ProcessTamper { creator_pid, creator_tid, creator_comm, method, count } => {
+            let _ = write!(
+                out,
+                "Process {creator_pid} ({}) thread {creator_tid} tampered with process {pid} ({comm}) thread {tid} via {method}",
+                clean(creator_comm)
+            );
+            if *count > 1 {
+                let _ = write!(out, " ({count} times)");
+            }
+            Ok(())
+        }
         Detail::RemoteThread { creator_pid, creator_tid, creator_comm, method, .. } => write!(
             out,
             "Remote thread {tid} created in process {pid} ({comm}) by process {creator_pid} ({}) thread {creator_tid} via {method}",
@@ -72,6 +78,13 @@ pub fn to_text_line(event: &Event) -> String {
                 out.push_str(": blocked, process killed");
             }
             Ok(())
+        }
+        Detail::ImageHash { for_seq, path, hash, .. } => {
+            let _ = write!(out, "Hash of {} for event {for_seq}: ", clean(path));
+            match &hash.sha256 {
+                Some(sha256) => write!(out, "sha256 {sha256}"),
+                None => write!(out, "none ({})", hash.hash_status.name()),
+            }
         }
         Detail::Loss { lost, stage } => write!(out, "Lost {lost} events ({} stage)", stage.name()),
     };
@@ -110,14 +123,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn event(detail: Detail) -> Event {
-        Event {
-            seq: 1,
-            time: chrono::Utc.timestamp_opt(1_700_000_000, 660_000_000).unwrap(),
-            pid: 4242,
-            tid: 4243,
-            comm: "ls".into(),
-            detail,
-        }
+        Event::new(1, chrono::Utc.timestamp_opt(1_700_000_000, 660_000_000).unwrap(), 4242, 4243, "ls".into(), detail)
     }
 
     fn body(line: &str) -> &str {
@@ -132,6 +138,8 @@ mod tests {
             creator_tid: 4200,
             uid: 0,
             gid: 0,
+            user: Some("root".into()),
+            group: Some("root".into()),
             exe: "/usr/bin/bash".into(),
         });
         let line = to_text_line(&e);
@@ -148,6 +156,10 @@ mod tests {
             cwd: "/".into(),
             old_exe: None,
             old_tid: 4242,
+            ns_view: false,
+            parent_exe: None,
+            parent_argv: None,
+            hash: Default::default(),
         });
         assert_eq!(body(&to_text_line(&e)), "Process 4242 (ls) exec /usr/bin/ls -la 'my dir'");
 
@@ -183,11 +195,19 @@ mod tests {
             creator_tid: 4301,
             creator_comm: "injector".into(),
             method: "process-vm-writev".into(),
+            count: 1,
         };
         e.tid = 4242;
         assert_eq!(
             body(&to_text_line(&e)),
             "Process 4300 (injector) thread 4301 tampered with process 4242 (target) thread 4242 via process-vm-writev"
+        );
+        if let Detail::ProcessTamper { count, .. } = &mut e.detail {
+            *count = 280;
+        }
+        assert_eq!(
+            body(&to_text_line(&e)),
+            "Process 4300 (injector) thread 4301 tampered with process 4242 (target) thread 4242 via process-vm-writev (280 times)"
         );
     }
 
@@ -203,6 +223,7 @@ mod tests {
                 inode: 7,
                 via: crate::ImageVia::Mmap,
                 blocked,
+                hash: Default::default(),
             })
         };
         assert_eq!(
@@ -214,6 +235,26 @@ mod tests {
             "Image loaded into process 4242 (ls) at address 0x7F3A1C200000 (/usr/lib/x86_64-linux-gnu/libc.so.6; \
              /lib/libc.so.6 in its mount namespace): blocked, process killed"
         );
+    }
+
+    #[test]
+    fn image_hash_line_gives_digest_or_reason() {
+        let mut e = event(Detail::ImageHash {
+            for_seq: 9,
+            path: "/bin/true".into(),
+            dev: 1,
+            inode: 2,
+            hash: crate::FileHash::done("ab".repeat(32)),
+        });
+        assert_eq!(body(&to_text_line(&e)), format!("Hash of /bin/true for event 9: sha256 {}", "ab".repeat(32)));
+        e.detail = Detail::ImageHash {
+            for_seq: 9,
+            path: "/bin/true".into(),
+            dev: 1,
+            inode: 2,
+            hash: crate::FileHash::without(crate::HashStatus::TooLarge),
+        };
+        assert_eq!(body(&to_text_line(&e)), "Hash of /bin/true for event 9: none (too-large)");
     }
 
     #[test]

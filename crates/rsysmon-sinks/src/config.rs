@@ -129,47 +129,73 @@ impl Default for MetricsConfig {
     }
 }
 
+/// A value out of range: its full key (`outputs.file.keep`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadValue {
+    pub key: &'static str,
+    pub why: String,
+}
+
+impl std::fmt::Display for BadValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.why)
+    }
+}
+
+impl std::error::Error for BadValue {}
+
 impl OutputsConfig {
     /// Check every value; the error names the key.
-    pub fn validate(&self) -> Result<(), String> {
-        let check = |ok: bool, key: &str, why: &str| if ok { Ok(()) } else { Err(format!("outputs.{key}: {why}")) };
-        let buffer = |n: usize, key: &str| check((1..=10_000_000).contains(&n), key, "must be between 1 and 10000000");
-        check(self.file.path.is_absolute(), "file.path", "must be an absolute path")?;
-        check(self.file.path.file_name().is_some(), "file.path", "must name a file")?;
-        check((1..=1_048_576).contains(&self.file.max_size_mib), "file.max_size_mib", "must be between 1 and 1048576")?;
-        check(self.file.keep <= 1000, "file.keep", "must be at most 1000")?;
-        buffer(self.file.buffer_events, "file.buffer_events")?;
+    pub fn validate(&self) -> Result<(), BadValue> {
+        let check = |ok: bool, key: &'static str, why: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(BadValue { key, why: why.to_string() })
+            }
+        };
+        let buffer =
+            |n: usize, key: &'static str| check((1..=10_000_000).contains(&n), key, "must be between 1 and 10000000");
+        check(self.file.path.is_absolute(), "outputs.file.path", "must be an absolute path")?;
+        check(self.file.path.file_name().is_some(), "outputs.file.path", "must name a file")?;
+        check(
+            (1..=1_048_576).contains(&self.file.max_size_mib),
+            "outputs.file.max_size_mib",
+            "must be between 1 and 1048576",
+        )?;
+        check(self.file.keep <= 1000, "outputs.file.keep", "must be at most 1000")?;
+        buffer(self.file.buffer_events, "outputs.file.buffer_events")?;
         check(
             !self.syslog.app_name.is_empty()
                 && self.syslog.app_name.len() <= 48
                 && self.syslog.app_name.bytes().all(|b| b.is_ascii_graphic()),
-            "syslog.app_name",
+            "outputs.syslog.app_name",
             "must be 1 to 48 printable ASCII characters without spaces (RFC 5424)",
         )?;
-        buffer(self.syslog.buffer_events, "syslog.buffer_events")?;
-        check(!self.nats.url.is_empty(), "nats.url", "must name a server")?;
+        buffer(self.syslog.buffer_events, "outputs.syslog.buffer_events")?;
+        check(!self.nats.url.is_empty(), "outputs.nats.url", "must name a server")?;
         check(
             !self.nats.stream.is_empty()
                 && self.nats.stream.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
-            "nats.stream",
+            "outputs.nats.stream",
             "must be letters, digits, '-' or '_'",
         )?;
         check(
             !self.nats.subject_prefix.is_empty()
                 && self.nats.subject_prefix.split('.').all(|t| !t.is_empty() && crate::identity::subject_token(t) == t),
-            "nats.subject_prefix",
+            "outputs.nats.subject_prefix",
             "must be dot-separated tokens of letters, digits, '-' or '_'",
         )?;
-        check((1..=5).contains(&self.nats.replicas), "nats.replicas", "must be between 1 and 5")?;
+        check((1..=5).contains(&self.nats.replicas), "outputs.nats.replicas", "must be between 1 and 5")?;
         check(
             (1..=86_400).contains(&self.nats.duplicate_window_secs),
-            "nats.duplicate_window_secs",
+            "outputs.nats.duplicate_window_secs",
             "must be between 1 and 86400",
         )?;
-        buffer(self.nats.buffer_events, "nats.buffer_events")?;
+        buffer(self.nats.buffer_events, "outputs.nats.buffer_events")?;
         check(
             self.metrics.listen.parse::<std::net::SocketAddr>().is_ok(),
-            "metrics.listen",
+            "outputs.metrics.listen",
             "must be IP:PORT, e.g. 127.0.0.1:9469",
         )?;
         Ok(())
@@ -264,12 +290,12 @@ mod tests {
     fn bad_values_name_their_key() {
         let mut c = OutputsConfig::default();
         c.file.path = PathBuf::from("relative.jsonl");
-        assert!(c.validate().unwrap_err().contains("outputs.file.path"));
+        assert!(c.validate().unwrap_err().to_string().contains("outputs.file.path"));
         let mut c = OutputsConfig::default();
         c.nats.subject_prefix = "a..b".into();
-        assert!(c.validate().unwrap_err().contains("outputs.nats.subject_prefix"));
+        assert!(c.validate().unwrap_err().to_string().contains("outputs.nats.subject_prefix"));
         let mut c = OutputsConfig::default();
         c.syslog.app_name = "has space".into();
-        assert!(c.validate().unwrap_err().contains("outputs.syslog.app_name"));
+        assert!(c.validate().unwrap_err().to_string().contains("outputs.syslog.app_name"));
     }
 }

@@ -276,14 +276,14 @@ mod tests {
     fn a_message_is_rfc5424_with_kind_seq_and_json() {
         let sink =
             SyslogSink::new(SyslogAddress::default(), Facility(16), "rsysmon".into(), "web-1".into(), LineFormat::Json);
-        let event = Event {
-            seq: 42,
-            time: chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
-            pid: 7,
-            tid: 7,
-            comm: "sh".into(),
-            detail: Detail::ExecBlocked { path: "/tmp/x".into(), rule: "/tmp/x".into() },
-        };
+        let event = Event::new(
+            42,
+            chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
+            7,
+            7,
+            "sh".into(),
+            Detail::ExecBlocked { path: "/tmp/x".into(), rule: "/tmp/x".into() },
+        );
         let m = sink.message(&event);
         let prefix = format!(
             "<132>1 2023-11-14T22:13:20.123456Z web-1 rsysmon {} exec-blocked [rsysmon@32473 seq=\"42\"] {{",

@@ -4,6 +4,8 @@
 //! loudly, unless RSYSMON_SKIP_ROOT_TESTS=1 is set on purpose. Processes a
 //! test starts must not outlive it.
 
+pub mod ecs;
+
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 

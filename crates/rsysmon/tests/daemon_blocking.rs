@@ -107,3 +107,56 @@ fn bad_rules_and_unprivileged_clients_change_nothing() {
     assert!(exec(&copy).unwrap().success());
     assert!(!matches!(exec(&copy), Err(e) if e.kind() == ErrorKind::PermissionDenied));
 }
+
+/// A copy of /bin/true with bytes of its own after the ELF image: it runs
+/// as true does, but no other file on the machine has its SHA-256.
+fn unique_true(dir: &std::path::Path) -> String {
+    let path = dir.join("unique-true");
+    std::fs::copy("/bin/true", &path).unwrap();
+    let mut tail = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    std::io::Write::write_all(&mut tail, format!("rsysmon-test {} {stamp}", std::process::id()).as_bytes()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_blocked_hash_stops_copies_and_renamed_files() {
+    require_root!();
+    let daemon = Daemon::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let original = unique_true(dir.path());
+    assert!(exec(&original).unwrap().success());
+    let out = Command::new("sha256sum").arg(&original).output().unwrap();
+    let sha256 = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string();
+    let (_, mut watch) = daemon.connect(r#"{"v":1,"op":"watch","format":"json","filter":{"kinds":["exec-blocked"]}}"#);
+
+    assert_eq!(
+        ok(&daemon.client(&["block", "add", "--sha256", &sha256.to_uppercase()])),
+        format!("blocked: sha256:{sha256}\n")
+    );
+    assert_eq!(ok(&daemon.client(&["block", "list"])), format!("sha256:{sha256}\n"));
+    // The file itself, a copy and a renamed file: one content, all refused.
+    let copy = dir.path().join("copy").to_string_lossy().into_owned();
+    std::fs::copy(&original, &copy).unwrap();
+    let renamed = dir.path().join("renamed").to_string_lossy().into_owned();
+    std::fs::rename(&original, &renamed).unwrap();
+    for path in [&renamed, &copy] {
+        let err = exec(path).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{path}: {err}");
+    }
+    let mut events = Vec::new();
+    read_until(&mut watch, &mut events, |e: &Value| e["kind"] == "exec-blocked" && e["path"] == copy.as_str());
+    assert!(events.iter().all(|e| e["rule"] == format!("sha256:{sha256}")), "{events:#?}");
+    // A changed copy is another content: it runs.
+    std::io::Write::write_all(&mut std::fs::OpenOptions::new().append(true).open(&copy).unwrap(), b"x").unwrap();
+    assert!(exec(&copy).unwrap().success());
+    // Other programs are untouched, and the rule goes away by its text.
+    assert!(exec("/bin/true").unwrap().success());
+    let bad = daemon.client(&["block", "add", "--sha256", "abc"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("64 hex digits"));
+    assert_eq!(
+        ok(&daemon.client(&["block", "remove", &format!("sha256:{sha256}")])),
+        format!("unblocked: sha256:{sha256}\n")
+    );
+    assert!(exec(&renamed).unwrap().success());
+}

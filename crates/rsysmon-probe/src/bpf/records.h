@@ -94,11 +94,20 @@ struct record_header {
 	__u32 tid;        /* thread id the event is about */
 	/* name of the process (its thread group leader's comm) */
 	char comm[RECORD_COMM_LEN];
+	/* Who the process is beyond its pid. start_ns and pid make it unique
+	 * within a boot; the rest say where it runs. */
+	__u64 start_ns;   /* CLOCK_BOOTTIME at the thread group leader's creation */
+	__u32 ns_pid;     /* pid in the process's own pid namespace */
+	__u32 ns_tid;     /* tid in the thread's own pid namespace */
+	__u32 pid_ns;     /* inode number of the thread's pid namespace */
+	__u32 mnt_ns;     /* inode number of its mount namespace; 0 if gone */
+	__u64 cgroup_id;  /* id of its cgroup v2 (kernfs node id); 0 if none */
 };
 
 /* A new thread group: fork, vfork, clone without CLONE_THREAD. */
 struct process_create_record {
 	struct record_header header; /* pid/tid: the child; comm: the child's */
+	__u64 parent_start_ns;       /* start_ns of the real parent's thread group leader */
 	__u32 ppid;                  /* real parent's thread group id */
 	__u32 creator_tid;           /* the thread that called fork/clone */
 	__u32 uid;
@@ -113,6 +122,8 @@ struct process_create_record {
 /* The process image was replaced by execve/execveat. */
 struct process_exec_record {
 	struct record_header header; /* tid is the thread group id after de_thread */
+	__u64 exe_dev;               /* the new program's inode->i_sb->s_dev: MAJOR << 20 | MINOR */
+	__u64 exe_inode;             /* its inode->i_ino */
 	__u32 old_tid;               /* the thread that called execve */
 	__u16 exe_len;
 	__u16 argv_len;              /* NUL-separated arguments */

@@ -15,12 +15,27 @@ fn comm16(name: &str) -> [std::os::raw::c_char; 16] {
 }
 
 fn header(kind: u32, size: usize) -> record_header {
-    record_header { kind, size: size as u32, time_ns: 42, pid: 100, tid: 101, comm: comm16("bash") }
+    record_header {
+        kind,
+        size: size as u32,
+        time_ns: 42,
+        pid: 100,
+        tid: 101,
+        comm: comm16("bash"),
+        start_ns: 7,
+        ns_pid: 1,
+        ns_tid: 2,
+        pid_ns: 4026531836,
+        mnt_ns: 4026531841,
+        cgroup_id: 99,
+    }
 }
 
 fn exec_record(exe: &[u8], argv: &[u8], cwd: &[u8]) -> Vec<u8> {
     let mut r = process_exec_record {
         old_tid: 101,
+        exe_dev: (8 << 20) | 1,
+        exe_inode: 1234,
         exe_len: exe.len() as u16,
         argv_len: argv.len() as u16,
         cwd_len: cwd.len() as u16,
@@ -38,10 +53,25 @@ fn exec_record(exe: &[u8], argv: &[u8], cwd: &[u8]) -> Vec<u8> {
 #[test]
 fn exec_record_decodes_paths_root_first_and_argv_in_order() {
     let bytes = exec_record(b"ls\0bin\0usr\0", b"ls\0-la\0/tmp\0", b"");
-    let KernelRecord::ProcessExec { header, exe, argv, cwd, old_tid, argv_truncated } = decode(&bytes).unwrap() else {
+    let KernelRecord::ProcessExec { header, exe, exe_file, argv, cwd, old_tid, argv_truncated } =
+        decode(&bytes).unwrap()
+    else {
         panic!("wrong kind")
     };
-    assert_eq!(header, Header { time_ns: 42, pid: 100, tid: 101, comm: "bash".into() });
+    let expected = Header {
+        time_ns: 42,
+        pid: 100,
+        tid: 101,
+        comm: "bash".into(),
+        start_ns: 7,
+        ns_pid: 1,
+        ns_tid: 2,
+        pid_ns: 4026531836,
+        mnt_ns: 4026531841,
+        cgroup_id: 99,
+    };
+    assert_eq!(header, expected);
+    assert_eq!(exe_file, FileId::from_kernel((8 << 20) | 1, 1234));
     assert_eq!(exe.display(), "/usr/bin/ls");
     assert_eq!(argv, ["ls", "-la", "/tmp"]);
     assert_eq!(cwd.display(), "/");
@@ -235,4 +265,14 @@ fn image_load_with_bad_via_or_stray_fs_path_is_rejected() {
     for len in 0..bytes.len() {
         assert!(decode(&bytes[..len]).is_err(), "accepted {len} of {} bytes", bytes.len());
     }
+}
+
+#[test]
+fn comm_stops_at_the_first_nul_or_the_end_and_replaces_bad_bytes() {
+    let raw =
+        |bytes: &[u8]| -> Vec<std::os::raw::c_char> { bytes.iter().map(|&b| b as std::os::raw::c_char).collect() };
+    assert_eq!(super::comm(&raw(b"bash\0junk\0\0\0\0\0\0\0")), "bash");
+    assert_eq!(super::comm(&raw(b"sixteen-letters!")), "sixteen-letters!");
+    assert_eq!(super::comm(&raw(b"a\xffb\0")), "a\u{fffd}b");
+    assert_eq!(super::comm(&raw(b"\0")), "");
 }

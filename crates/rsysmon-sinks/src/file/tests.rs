@@ -6,14 +6,7 @@ use super::rotate::rotated;
 use super::*;
 
 fn event(seq: u64) -> Event {
-    Event {
-        seq,
-        time: Default::default(),
-        pid: 1,
-        tid: 1,
-        comm: "x".into(),
-        detail: Detail::ThreadCreate { creator_tid: 1 },
-    }
+    Event::new(seq, Default::default(), 1, 1, "x".into(), Detail::ThreadCreate { creator_tid: 1 })
 }
 
 fn settings(dir: &std::path::Path, max_bytes: u64, keep: usize, compress: bool) -> FileSettings {

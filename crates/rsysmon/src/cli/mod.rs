@@ -3,6 +3,7 @@
 pub mod fleet;
 
 use std::ffi::OsString;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use rsysmon_event::EventKind;
 
 use crate::pipeline::config::{
-    Config, DEFAULT_CONFIG, DEFAULT_SOCKET, QUEUE_EVENTS, REMOTE_WINDOW_SECS, RING_BUFFER_KIB,
+    check_range, Config, DEFAULT_CONFIG, DEFAULT_SOCKET, QUEUE_EVENTS, REMOTE_WINDOW_SECS, RING_BUFFER_KIB,
 };
 
 const ABOUT: &str = "Linux system-activity monitor and execution blocker: processes, threads, executable images \
@@ -21,6 +22,7 @@ const RUN_HELP: &str = "\
 Examples:
   rsysmon run                         everything, one line per event
   rsysmon run --json > events.jsonl   JSON lines for a SIEM (schema: docs/events.md)
+  rsysmon run --format ecs            Elastic Common Schema documents
   rsysmon run --kind process-exec     only execs
   rsysmon run --kind image-load       every executable file mapped, with base address
   rsysmon run --pid 1234 --pid 1240   only these processes
@@ -111,6 +113,7 @@ Examples:
   rsysmon block add /opt/tools/nc          a file
   rsysmon block add /home/guest/Downloads/ everything below a directory
   rsysmon block add --glob '/tmp/**/*.bin' a pattern (* within a component, ** across)
+  rsysmon block add --sha256 HEX           any file with this content (copies, renamed files)
   rsysmon block list
   rsysmon block remove /opt/tools/nc";
 
@@ -118,13 +121,18 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub enum BlockCommand {
     /// Refuse to execute a file, everything below a directory (trailing /),
-    /// or files matching a pattern (--glob).
+    /// files matching a pattern (--glob), or files with a content (--sha256).
     Add {
-        /// An absolute path, a directory ending in /, or with --glob a pattern.
+        /// An absolute path, a directory ending in /, with --glob a pattern,
+        /// with --sha256 a SHA-256 as sha256sum prints it.
         rule: String,
         /// Treat RULE as a glob pattern.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "sha256")]
         glob: bool,
+        /// Treat RULE as a SHA-256: every file with that content is
+        /// refused at execve, whatever its path or name.
+        #[arg(long)]
+        sha256: bool,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -181,28 +189,32 @@ pub struct PipelineArgs {
     /// Events kept in the queue before the oldest are dropped: for `run`,
     /// waiting for output; for the daemon, for `rsysmon events` (overrides
     /// queue.max_events).
-    #[arg(long, value_name = "EVENTS",
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(QUEUE_EVENTS))]
+    #[arg(long, value_name = "EVENTS", value_parser = ranged::<usize>("queue.max_events", QUEUE_EVENTS))]
     pub queue_size: Option<usize>,
 
     /// Size of the kernel ring buffer in KiB (rounded up to a power of two,
     /// at least 4). Larger absorbs longer bursts (overrides
     /// probes.ring_buffer_kib).
-    #[arg(long, value_name = "KIB",
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(RING_BUFFER_KIB))]
+    #[arg(long, value_name = "KIB", value_parser = ranged::<usize>("probes.ring_buffer_kib", RING_BUFFER_KIB))]
     pub ring_buffer_kib: Option<usize>,
 
     /// Seconds after a takeover (ptrace write, process_vm_writev,
     /// /proc/PID/mem write) during which a new thread in the target is
     /// reported as a remote thread (overrides
     /// remote_threads.window_secs).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(REMOTE_WINDOW_SECS))]
+    #[arg(long, value_name = "SECS", value_parser = ranged::<u64>("remote_threads.window_secs", REMOTE_WINDOW_SECS))]
     pub remote_window_secs: Option<u64>,
 
     /// Do not report remote threads created by this executable (absolute
     /// path, repeatable), e.g. /usr/bin/gdb (added to remote_threads.allow).
     #[arg(long, value_name = "EXE")]
     pub allow_remote_creator: Vec<String>,
+
+    /// Refuse to start unless these capabilities run too (comma-separated
+    /// or repeated): image-load, injection, blocking. Process and thread
+    /// events are always required (added to probes.require).
+    #[arg(long, value_name = "CAPABILITY", value_delimiter = ',')]
+    pub require: Vec<String>,
 }
 
 impl PipelineArgs {
@@ -227,8 +239,22 @@ impl PipelineArgs {
             config.remote_threads.window_secs = secs;
         }
         config.remote_threads.allow.extend(self.allow_remote_creator.iter().cloned());
+        config.probes.require.extend(self.require.iter().cloned());
         config.validate().context("invalid settings")?;
         Ok(config)
+    }
+}
+
+/// The parser of a flag that overrides the number `key`: the same range
+/// and the same message as for the key in the file.
+fn ranged<T: TryFrom<u64>>(
+    key: &'static str,
+    range: RangeInclusive<u64>,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+    move |text: &str| {
+        let value: u64 = text.parse().map_err(|_| format!("{key}: must be a whole number, not {text:?}"))?;
+        check_range(key, value, &range).map_err(|e| e.to_string())?;
+        T::try_from(value).map_err(|_| format!("{key}: {value} is too large for this machine"))
     }
 }
 
@@ -238,17 +264,26 @@ pub struct SocketArg {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
+    /// The uid the daemon must run as. The client checks the process
+    /// listening on the socket (SO_PEERCRED) before it sends anything, so
+    /// a fake daemon started by another user is refused.
+    #[arg(long, value_name = "UID", default_value_t = 0)]
+    pub daemon_uid: u32,
 }
 
-/// Which events a client wants.
+/// Which events a client wants, and in what form.
 #[derive(Debug, Args)]
 pub struct FilterArgs {
-    /// Print one JSON object per line instead of text.
-    #[arg(long)]
+    /// Print one JSON object per line instead of text (--format json).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output form: text (one line per event), json (rsysmon's schema,
+    /// docs/events.md) or ecs (Elastic Common Schema documents).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<rsysmon_event::Format>,
     /// Only these kinds (comma-separated or repeated): process-create,
     /// process-exec, process-exit, thread-create, thread-exit, image-load,
-    /// process-tamper, remote-thread, exec-blocked, loss. Loss events
+    /// process-tamper, remote-thread, exec-blocked, image-hash, loss. Loss events
     /// always show.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
     pub kind: Vec<EventKind>,
@@ -261,6 +296,15 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
+    /// The output form asked for: text unless --json or --format.
+    pub fn format(&self) -> rsysmon_event::Format {
+        match (self.format, self.json) {
+            (Some(format), _) => format,
+            (None, true) => rsysmon_event::Format::Json,
+            (None, false) => rsysmon_event::Format::Text,
+        }
+    }
+
     pub fn filter(&self) -> rsysmon_event::Filter {
         rsysmon_event::Filter {
             kinds: self.kind.iter().copied().collect(),
@@ -344,6 +388,16 @@ mod tests {
         assert_eq!(args.filter.kind, [EventKind::ProcessExec, EventKind::ThreadExit]);
         let err = Cli::try_parse_from(["rsysmon", "run", "--kind", "nope"]).unwrap_err().to_string();
         assert!(err.contains("unknown event kind"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_flags_are_refused_like_the_file_keys() {
+        let err = Cli::try_parse_from(["rsysmon", "daemon", "--queue-size", "0"]).unwrap_err().to_string();
+        assert!(err.contains("queue.max_events: must be at least 1 and at most 10000000, not 0"), "{err}");
+        let err = Cli::try_parse_from(["rsysmon", "run", "--remote-window-secs", "99999999"]).unwrap_err().to_string();
+        assert!(err.contains("remote_threads.window_secs: must be at least 1"), "{err}");
+        let err = Cli::try_parse_from(["rsysmon", "run", "--ring-buffer-kib", "lots"]).unwrap_err().to_string();
+        assert!(err.contains("probes.ring_buffer_kib: must be a whole number"), "{err}");
     }
 
     #[test]

@@ -1,24 +1,15 @@
 //! An event as it travels to many readers: shared, and formatted once.
 //!
 //! The hub hands the same event to the history and to every client; each
-//! client wants it as a JSON or text line. Sharing one allocation and
+//! client wants it as a JSON, ECS or text line. Sharing one allocation and
 //! formatting each form at most once keeps ten clients from costing ten
 //! serializations per event.
 
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+pub use rsysmon_event::Format;
 use rsysmon_event::{to_json_line, to_text_line, Event};
-
-/// How an event is written out: to the console, to a file, and to a
-/// client (the control protocol's `format`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Format {
-    #[default]
-    Json,
-    Text,
-}
 
 /// An event with its formatted lines, computed on first use.
 #[derive(Debug)]
@@ -26,6 +17,7 @@ pub struct SharedEvent {
     event: Event,
     json: OnceLock<String>,
     text: OnceLock<String>,
+    ecs: OnceLock<String>,
 }
 
 /// What queues hold: cheap to clone.
@@ -33,7 +25,7 @@ pub type Shared = Arc<SharedEvent>;
 
 impl SharedEvent {
     pub fn new(event: Event) -> Shared {
-        Arc::new(SharedEvent { event, json: OnceLock::new(), text: OnceLock::new() })
+        Arc::new(SharedEvent { event, json: OnceLock::new(), text: OnceLock::new(), ecs: OnceLock::new() })
     }
 
     /// The event as one line in `format`, without the newline.
@@ -41,6 +33,7 @@ impl SharedEvent {
         match format {
             Format::Json => self.json.get_or_init(|| to_json_line(&self.event)),
             Format::Text => self.text.get_or_init(|| to_text_line(&self.event)),
+            Format::Ecs => self.ecs.get_or_init(|| Format::Ecs.line(&self.event)),
         }
     }
 }
@@ -60,19 +53,13 @@ mod tests {
 
     #[test]
     fn lines_are_formatted_once_and_match_the_formatters() {
-        let event = Event {
-            seq: 3,
-            time: Default::default(),
-            pid: 1,
-            tid: 2,
-            comm: "x".into(),
-            detail: Detail::ThreadCreate { creator_tid: 1 },
-        };
+        let event = Event::new(3, Default::default(), 1, 2, "x".into(), Detail::ThreadCreate { creator_tid: 1 });
         let shared = SharedEvent::new(event.clone());
         let first = shared.line(Format::Json) as *const str;
         assert_eq!(shared.line(Format::Json), to_json_line(&event));
         assert_eq!(shared.line(Format::Json) as *const str, first);
         assert_eq!(shared.line(Format::Text), to_text_line(&event));
+        assert_eq!(shared.line(Format::Ecs), Format::Ecs.line(&event));
         assert_eq!(shared.seq, 3);
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use rsysmon_probe::Probes;
 
+use crate::hub::shared_event::SharedEvent;
 use crate::hub::Hub;
+use crate::sensor::clock::BootClock;
 use crate::sensor::stats::Stats;
 use crate::sensor::Sensor;
 
@@ -25,10 +27,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const BATCH: usize = 256;
 
 /// Read the probes into `hub` until `stop`. `stats` gets the sensor's
-/// counters after every poll. `between_polls` runs after every poll (and
-/// once more at the end) with the sensor, so events from outside the ring
-/// (blocked execs) are numbered in the same sequence; an error from it ends
-/// the loop.
+/// counters after every poll. After every poll (and once more at the end)
+/// finished hashes become `image-hash` events, and `between_polls` runs
+/// with the sensor, so events from outside the ring (blocked execs) are
+/// numbered in the same sequence; an error from it ends the loop.
+/// Takeovers the sensor holds back to count their repeats are published
+/// once their window closes, and all of them at the end.
 pub fn pump(
     probes: &Probes,
     sensor: Sensor,
@@ -39,13 +43,17 @@ pub fn pump(
 ) -> anyhow::Result<Stats> {
     let sensor = RefCell::new(sensor);
     let batch = RefCell::new(Vec::with_capacity(BATCH));
-    // Draining keeps the batch's buffer for the next one.
-    let flush = || hub.publish_all(batch.borrow_mut().drain(..));
+    // Clearing keeps the batch's buffer for the next one.
+    let flush = || {
+        let mut batch = batch.borrow_mut();
+        hub.publish_shared(&batch);
+        batch.clear();
+    };
     let reader = probes.reader(|bytes| {
         if let Some(event) = sensor.borrow_mut().on_record(bytes) {
             let full = {
                 let mut batch = batch.borrow_mut();
-                batch.push(event);
+                batch.push(SharedEvent::new(event));
                 batch.len() >= BATCH
             };
             if full {
@@ -53,8 +61,12 @@ pub fn pump(
             }
         }
     })?;
-    let mut publish_losses = || -> anyhow::Result<()> {
+    let mut publish_losses = |last: bool| -> anyhow::Result<()> {
         flush();
+        for takeover in sensor.borrow_mut().due_takeovers(BootClock::boot_now_ns(), last) {
+            hub.publish(takeover);
+        }
+        hub.publish_all(sensor.borrow_mut().on_hashes_done());
         between_polls(&mut sensor.borrow_mut(), hub)?;
         if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
             hub.publish(loss);
@@ -64,11 +76,11 @@ pub fn pump(
     };
     while !stop.load(Ordering::Relaxed) {
         reader.poll(POLL_INTERVAL)?;
-        publish_losses()?;
+        publish_losses(false)?;
     }
     // What is already in the ring still counts.
     reader.poll(Duration::ZERO)?;
-    publish_losses()?;
+    publish_losses(true)?;
     drop(reader);
     let final_stats = sensor.borrow().stats().clone();
     Ok(final_stats)

@@ -6,42 +6,115 @@
 //! `loss` event stands in for them.
 
 pub mod clock;
+pub mod container;
 pub mod host_paths;
+pub mod identity;
 pub mod process_table;
 pub mod remote_policy;
 pub mod stats;
+pub mod takeover_repeats;
 
 use rsysmon_blocker::BlockedExec;
-use rsysmon_event::{Detail, Event, EventKind, LossStage, Termination};
-use rsysmon_probe::{decode, KernelRecord};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rsysmon_event::{Detail, Event, EventKind, FileHash, HashStatus, Host, LossStage, ProcessContext, Termination};
+use rsysmon_fs::FileId;
+use rsysmon_hash::{HashDone, HashFor, Hasher};
+use rsysmon_probe::{decode, Header, KernelRecord};
 
 use crate::sensor::clock::BootClock;
+use crate::sensor::container::Containers;
 use crate::sensor::host_paths::HostMounts;
+use crate::sensor::identity::Identity;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
 use crate::sensor::stats::Stats;
+use crate::sensor::takeover_repeats::{Takeover, TakeoverRepeats};
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
 pub struct Sensor {
+    host: Arc<Host>,
+    identity: Identity,
+    containers: Containers,
+    hasher: Option<Hasher>,
     clock: BootClock,
     table: ProcessTable,
     remote_policy: RemoteThreadPolicy,
     mounts: HostMounts,
+    takeovers: TakeoverRepeats,
     last_seq: u64,
     kernel_losses_seen: u64,
     stats: Stats,
 }
 
 impl Sensor {
-    pub fn new(clock: BootClock, table: ProcessTable, mounts: HostMounts, remote_policy: RemoteThreadPolicy) -> Self {
-        Self { clock, table, remote_policy, mounts, last_seq: 0, kernel_losses_seen: 0, stats: Stats::default() }
+    pub fn new(
+        host: Arc<Host>,
+        clock: BootClock,
+        table: ProcessTable,
+        mounts: HostMounts,
+        remote_policy: RemoteThreadPolicy,
+    ) -> Self {
+        Self {
+            identity: Identity::new(&host),
+            host,
+            containers: Containers::default(),
+            hasher: None,
+            clock,
+            table,
+            remote_policy,
+            mounts,
+            takeovers: TakeoverRepeats::default(),
+            last_seq: 0,
+            kernel_losses_seen: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Hash programs and images with `hasher`; without one, events say
+    /// `hash_status: disabled`.
+    pub fn with_hasher(mut self, hasher: Hasher) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// Hashes finished since the last call, as `image-hash` events.
+    pub fn on_hashes_done(&mut self) -> Vec<Event> {
+        let done: Vec<HashDone> = match &self.hasher {
+            Some(h) => h.finished().collect(),
+            None => return Vec::new(),
+        };
+        done.into_iter().map(|d| self.hash_event(d)).collect()
+    }
+
+    fn hash_event(&mut self, done: HashDone) -> Event {
+        self.last_seq += 1;
+        self.stats.count_kind(EventKind::ImageHash);
+        let (pid, comm) = (done.event.pid, done.event.comm);
+        let detail = Detail::ImageHash {
+            for_seq: done.event.seq,
+            path: done.event.path,
+            dev: done.file.dev,
+            inode: done.file.ino,
+            hash: done.hash,
+        };
+        let mut event = Event::new(self.last_seq, chrono::Utc::now(), pid, pid, comm, detail);
+        event.host = self.host.clone();
+        event.process = self.known_context(pid);
+        event
     }
 
     /// One ring-buffer record. A record that fails decoding comes back as a
     /// `loss` event for the decode stage, never as a panic; a remote thread
-    /// from an allow-listed creator comes back as nothing (and is counted).
+    /// from an allow-listed creator comes back as nothing (and is counted),
+    /// and so does a takeover, held back to be counted with its repeats
+    /// (see [`Sensor::due_takeovers`]).
     pub fn on_record(&mut self, bytes: &[u8]) -> Option<Event> {
         match decode(bytes) {
+            Ok(KernelRecord::ProcessTamper { header, creator }) => {
+                self.takeovers.add(header, creator).map(|t| self.takeover(t))
+            }
             Ok(KernelRecord::RemoteThread { creator, .. })
                 if self.remote_policy.allows(self.table.exe(creator.pid)) =>
             {
@@ -70,14 +143,31 @@ impl Sensor {
     pub fn on_blocked_exec(&mut self, blocked: BlockedExec) -> Event {
         self.last_seq += 1;
         self.stats.count_kind(EventKind::ExecBlocked);
-        Event {
-            seq: self.last_seq,
-            time: blocked.time.into(),
-            pid: blocked.pid,
-            tid: blocked.pid,
-            comm: blocked.comm,
-            detail: Detail::ExecBlocked { path: blocked.path, rule: blocked.rule },
-        }
+        let detail = Detail::ExecBlocked { path: blocked.path, rule: blocked.rule };
+        let mut event = Event::new(self.last_seq, blocked.time.into(), blocked.pid, blocked.pid, blocked.comm, detail);
+        event.host = self.host.clone();
+        event.process = self.known_context(blocked.pid);
+        event
+    }
+
+    /// `process-tamper` events whose repeat window has closed by `now_ns`
+    /// (CLOCK_BOOTTIME), each counting its repeats; with `all`, every one
+    /// still held, as when the pipeline stops.
+    pub fn due_takeovers(&mut self, now_ns: u64, all: bool) -> Vec<Event> {
+        let due = if all { self.takeovers.drain() } else { self.takeovers.due(now_ns) };
+        due.into_iter().map(|t| self.takeover(t)).collect()
+    }
+
+    fn takeover(&mut self, t: Takeover) -> Event {
+        let Takeover { header, creator, count, .. } = t;
+        let detail = Detail::ProcessTamper {
+            creator_pid: creator.pid,
+            creator_tid: creator.tid,
+            creator_comm: creator.comm,
+            method: creator.method.name().to_string(),
+            count,
+        };
+        self.numbered(header, detail, false)
     }
 
     /// Counts so far.
@@ -89,31 +179,57 @@ impl Sensor {
         self.last_seq += lost;
         self.stats.count_loss(stage, lost);
         self.stats.count_kind(EventKind::Loss);
-        Event {
-            seq: self.last_seq,
-            time: self.clock.to_utc(time_ns),
-            pid: 0,
-            tid: 0,
-            comm: String::new(),
-            detail: Detail::Loss { lost, stage },
-        }
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(time_ns), 0, 0, String::new(), Detail::Loss { lost, stage });
+        event.host = self.host.clone();
+        event
     }
 
     fn event(&mut self, record: KernelRecord) -> Event {
         let header = record.header().clone();
+        let seq = self.last_seq + 1;
+        if !matches!(record, KernelRecord::ProcessCreate { .. }) && header.start_ns != 0 {
+            self.table.started_at(header.pid, header.start_ns);
+        }
+        let mut exited = false;
         let detail = match record {
-            KernelRecord::ProcessCreate { ppid, creator_tid, uid, gid, parent_comm, exe, .. } => {
+            KernelRecord::ProcessCreate { ppid, parent_start_ns, creator_tid, uid, gid, parent_comm, exe, .. } => {
                 let exe = exe.display();
-                self.table.created(header.pid, &exe);
-                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, exe }
+                self.table.created(header.pid, ppid, &exe, header.start_ns, parent_start_ns);
+                let (user, group) = (self.identity.user(uid), self.identity.group(gid));
+                Detail::ProcessCreate { ppid, parent_comm, creator_tid, uid, gid, user, group, exe }
             }
-            KernelRecord::ProcessExec { old_tid, exe, argv, argv_truncated, cwd, .. } => {
-                let exe = exe.display();
-                let old_exe = self.table.exec(header.pid, &exe);
-                Detail::ProcessExec { exe, argv, argv_truncated, cwd: cwd.display(), old_exe, old_tid }
+            KernelRecord::ProcessExec { old_tid, exe, exe_file, argv, argv_truncated, cwd, .. } => {
+                let ns_view = self.identity.other_mount_ns(header.mnt_ns);
+                let shown = exe.display();
+                let old_exe = self.table.exec(header.pid, &shown, &argv);
+                let parent = self.table.parent(header.pid).and_then(|(ppid, _)| self.table.get(ppid));
+                let parent_exe = parent.map(|p| p.exe.clone()).filter(|e| !e.is_empty());
+                let parent_argv = parent.map(|p| p.argv.clone()).filter(|a| !a.is_empty());
+                // The program is opened through /proc/PID/exe when its path
+                // is not a host path: a memfd, a deleted file, another mount
+                // namespace.
+                let open = if ns_view || exe.deleted || exe.truncated || exe.disconnected {
+                    Hasher::proc_exe(header.pid)
+                } else {
+                    PathBuf::from(&shown)
+                };
+                let hash = self.hash(open, exe_file, seq, &header, &shown);
+                Detail::ProcessExec {
+                    exe: shown,
+                    argv,
+                    argv_truncated,
+                    cwd: cwd.display(),
+                    old_exe,
+                    old_tid,
+                    ns_view,
+                    parent_exe,
+                    parent_argv,
+                    hash,
+                }
             }
             KernelRecord::ProcessExit { status, start_time_ns, .. } => {
-                self.table.exited(header.pid);
+                exited = true;
                 let t = Termination::from_wait_status(status);
                 Detail::ProcessExit {
                     exit_code: t.exit_code,
@@ -128,26 +244,42 @@ impl Sensor {
                 // A mount of another namespace: the host path comes from where
                 // the host mounts that file system. When it mounts it nowhere,
                 // the process's view is all there is, and ns_path repeats it.
-                let (path, ns_path) = match fs_path {
-                    None => (seen, None),
+                let (shown, ns_path, open) = match fs_path {
+                    None => (seen.clone(), None, Some(PathBuf::from(&seen))),
                     Some(fs_path) => match self.mounts.host_path(file.dev, &fs_path) {
-                        Some(host) if host == seen => (host, None),
-                        Some(host) => (host, Some(seen)),
-                        None => (seen.clone(), Some(seen)),
+                        Some(host) if host == seen => (host.clone(), None, Some(PathBuf::from(host))),
+                        Some(host) => (host.clone(), Some(seen), Some(PathBuf::from(host))),
+                        None => {
+                            let open = PathBuf::from(format!("/proc/{}/root{seen}", header.pid));
+                            (seen.clone(), Some(seen), Some(open))
+                        }
                     },
                 };
-                Detail::ImageLoad { base, size, path, ns_path, dev: file.dev, inode: file.ino, via, blocked }
+                // A deleted or memfd image has no path to open; its mapping
+                // is not looked for.
+                let hash = match open {
+                    Some(open) if !(path.deleted || path.truncated || path.disconnected) => {
+                        self.hash(open, file, seq, &header, &shown)
+                    }
+                    _ => self.no_hash(HashStatus::Unreachable),
+                };
+                Detail::ImageLoad {
+                    base,
+                    size,
+                    path: shown,
+                    ns_path,
+                    dev: file.dev,
+                    inode: file.ino,
+                    via,
+                    blocked,
+                    hash,
+                }
             }
             KernelRecord::ThreadExit { status, .. } => {
                 let t = Termination::from_wait_status(status);
                 Detail::ThreadExit { exit_code: t.exit_code, signal: t.signal }
             }
-            KernelRecord::ProcessTamper { creator, .. } => Detail::ProcessTamper {
-                creator_pid: creator.pid,
-                creator_tid: creator.tid,
-                creator_comm: creator.comm,
-                method: creator.method.name().to_string(),
-            },
+            KernelRecord::ProcessTamper { header, creator } => return self.takeover(Takeover::new(header, creator)),
             KernelRecord::RemoteThread { target_creator_tid, creator, tamper_time_ns, .. } => Detail::RemoteThread {
                 target_creator_tid,
                 creator_pid: creator.pid,
@@ -157,17 +289,71 @@ impl Sensor {
                 tamper_time: self.clock.to_utc(tamper_time_ns),
             },
         };
+        self.numbered(header, detail, exited)
+    }
+
+    /// The next sequence number for an event about `header`'s thread; with
+    /// `exited`, the process leaves the table once its context is taken.
+    fn numbered(&mut self, header: Header, detail: Detail, exited: bool) -> Event {
+        let process = self.context(&header);
+        if exited {
+            self.table.exited(header.pid);
+        }
         self.last_seq += 1;
-        let event = Event {
-            seq: self.last_seq,
-            time: self.clock.to_utc(header.time_ns),
-            pid: header.pid,
-            tid: header.tid,
-            comm: header.comm,
-            detail,
-        };
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(header.time_ns), header.pid, header.tid, header.comm, detail);
+        event.host = self.host.clone();
+        event.process = process;
         self.stats.count_kind(event.kind());
         event
+    }
+
+    /// The process context of a record's header.
+    fn context(&mut self, h: &Header) -> ProcessContext {
+        let nonzero = |n: u32| (n != 0).then_some(u64::from(n));
+        ProcessContext {
+            entity_id: (h.start_ns != 0).then(|| self.identity.entity_id(h.pid, h.start_ns)),
+            parent_entity_id: self.parent_entity_id(h.pid),
+            start: (h.start_ns != 0).then(|| self.clock.to_utc(h.start_ns)),
+            ns_pid: (h.ns_pid != 0 && h.ns_pid != h.pid).then_some(h.ns_pid),
+            ns_tid: (h.ns_tid != 0 && h.ns_tid != h.tid).then_some(h.ns_tid),
+            pid_ns: nonzero(h.pid_ns),
+            mnt_ns: nonzero(h.mnt_ns),
+            cgroup_id: (h.cgroup_id != 0).then_some(h.cgroup_id),
+            container_id: self.containers.of(h.cgroup_id, h.pid),
+        }
+    }
+
+    /// The context of an event from outside the probes (a blocked exec, a
+    /// finished hash): what the process table knows of `pid`.
+    fn known_context(&mut self, pid: u32) -> ProcessContext {
+        let start_ns = self.table.get(pid).and_then(|p| p.start_ns);
+        ProcessContext {
+            entity_id: start_ns.map(|s| self.identity.entity_id(pid, s)),
+            parent_entity_id: self.parent_entity_id(pid),
+            start: start_ns.map(|s| self.clock.to_utc(s)),
+            ..Default::default()
+        }
+    }
+
+    fn parent_entity_id(&self, pid: u32) -> Option<String> {
+        let (ppid, start) = self.table.parent(pid)?;
+        Some(self.identity.entity_id(ppid, start?))
+    }
+
+    /// The hash of the file an event of `header` names as `shown`, opened
+    /// as `open`, for event `seq`.
+    fn hash(&mut self, open: PathBuf, file: FileId, seq: u64, header: &Header, shown: &str) -> FileHash {
+        let Some(hasher) = &self.hasher else { return FileHash::without(HashStatus::Disabled) };
+        let event = HashFor { seq, pid: header.pid, comm: header.comm.clone(), path: shown.to_string() };
+        hasher.lookup(&open, file, event)
+    }
+
+    fn no_hash(&self, status: HashStatus) -> FileHash {
+        match self.hasher {
+            Some(_) => FileHash::without(status),
+            None => FileHash::without(HashStatus::Disabled),
+        }
     }
 }
 
@@ -176,7 +362,13 @@ mod tests {
     use super::*;
 
     fn sensor() -> Sensor {
-        Sensor::new(BootClock::now(), ProcessTable::default(), HostMounts::from_self(), RemoteThreadPolicy::default())
+        Sensor::new(
+            Arc::new(Host::from_system()),
+            BootClock::now(),
+            ProcessTable::default(),
+            HostMounts::from_self(),
+            RemoteThreadPolicy::default(),
+        )
     }
 
     #[test]

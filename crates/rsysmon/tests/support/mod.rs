@@ -40,7 +40,7 @@ pub fn gettid() -> u32 {
     unsafe { libc::gettid() as u32 }
 }
 
-/// A running `rsysmon run --json`.
+/// A running `rsysmon run --format json` (or ecs).
 pub struct Monitor {
     child: Child,
     events: Arc<Mutex<Vec<Value>>>,
@@ -52,8 +52,32 @@ impl Monitor {
     /// Start a monitor with extra `rsysmon run` arguments and wait until
     /// its probes are attached.
     pub fn start(args: &[&str]) -> Monitor {
+        Monitor::start_in("json", args)
+    }
+
+    /// Start a monitor writing `--format FORMAT` (json or ecs: one JSON
+    /// document per line).
+    pub fn start_in(format: &str, args: &[&str]) -> Monitor {
+        Self::start_with_env_in(format, args, &[])
+    }
+
+    /// As [`Monitor::start`], with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Monitor {
+        Self::start_with_env_in("json", args, env)
+    }
+
+    fn start_with_env_in(format: &str, args: &[&str], env: &[(&str, &str)]) -> Monitor {
         let mut cmd = Command::new(RSYSMON);
-        cmd.arg("run").arg("--json").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("run").args(["--format", format]).args(args);
+        cmd.envs(env.iter().copied());
+        Monitor::start_command(cmd)
+    }
+
+    /// Start `cmd`, which must end up running `rsysmon run --json` in its
+    /// own process (e.g. through `unshare` and `exec`), and wait until its
+    /// probes are attached.
+    pub fn start_command(mut cmd: Command) -> Monitor {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon");
         let stdout = child.stdout.take().unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -161,6 +185,20 @@ pub fn wait_ready(child: &mut Child, marker: &'static str) -> Arc<Mutex<String>>
         panic!("no {marker:?} within 60 s (exit: {:?}); stderr: {}", child.try_wait(), text.lock().unwrap());
     }
     text
+}
+
+/// The events from the creation of process `pid`, a child of this test
+/// process, to its exit, both included: on a busy machine pids wrap
+/// quickly, and events before or after that span with the same pid belong
+/// to another process.
+pub fn lifetime_of(events: &[Value], pid: u32) -> &[Value] {
+    let is = |e: &Value, kind: &str| e["kind"] == kind && e["pid"] == pid;
+    let start = events
+        .iter()
+        .position(|e| is(e, "process-create") && e["ppid"] == std::process::id())
+        .unwrap_or_else(|| panic!("no creation of {pid} by this test"));
+    let end = events[start..].iter().position(|e| is(e, "process-exit")).map_or(events.len(), |i| start + i + 1);
+    &events[start..end]
 }
 
 /// Events of one kind about one pid, in arrival order.
