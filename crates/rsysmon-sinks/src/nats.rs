@@ -229,6 +229,8 @@ mod tests {
         let event = Event {
             seq: 42,
             time: Default::default(),
+            host: Default::default(),
+            process: Default::default(),
             pid: 1,
             tid: 1,
             comm: "x".into(),
