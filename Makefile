@@ -7,12 +7,16 @@
 CARGO ?= $(shell command -v cargo 2>/dev/null || ls $${SUDO_USER:+/home/$$SUDO_USER/.cargo/bin/cargo} /root/.cargo/bin/cargo 2>/dev/null | head -n1 || echo cargo)
 export CARGO
 
-.PHONY: all deps build run test unit bench clean
+.PHONY: all deps vm-deps build run test test-host test-guest test-kernels bench clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+# QEMU and virtme-ng, for the tests under other kernels.
+vm-deps:
+	@scripts/install-vm-deps.sh
 
 build: deps
 	$(CARGO) build --release --workspace
@@ -20,13 +24,25 @@ build: deps
 run: build
 	./target/release/rsysmon run
 
+test: test-host
+
 # Formatting and lints first (rustfmt.toml; every clippy warning is an
 # error), then unit and root integration tests. The integration tests load
 # the real probes: run as root. RSYSMON_SKIP_ROOT_TESTS=1 skips them on purpose.
-test: deps
+test-host: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --release
+
+# The tests of scripts/guest-tests.list in a QEMU guest running the newest
+# Debian 12 kernel (linux-image-6.1.0-*-amd64).
+test-guest: deps vm-deps
+	scripts/test-kernels.sh
+
+# The same under any Debian kernel packages, e.g.
+#   make test-kernels KERNELS="linux-image-6.1.0-57-amd64 linux-image-6.1.0-57-cloud-amd64"
+test-kernels: deps vm-deps
+	scripts/test-kernels.sh $(KERNELS)
 
 # Benchmarks (BENCHMARKS.md); e.g. `sudo make bench BENCH_ARGS=--quick`.
 bench: build

@@ -57,6 +57,11 @@ def main() -> int:
         skipped = {}
         for name in args.conditions:
             if name == "rsysmon":
+                if args.rsysmon_before:
+                    # The same flags: the harness detected them on the build under test.
+                    before = rsysmon.Rsysmon(args.rsysmon_before, features)
+                    before.name = "rsysmon-before"
+                    conditions.append(before)
                 conditions.append(monitor)
                 continue
             why = bpftrace.ensure_available(install=not args.no_install)

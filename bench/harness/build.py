@@ -10,7 +10,7 @@ from pathlib import Path
 from .workloads import PLUGIN_NAME
 
 SOURCES = Path(__file__).resolve().parent.parent / "workloads"
-PROGRAMS = ("spawn", "threads", "dlopen", "syscalls", "mmapanon", "rate")
+PROGRAMS = ("spawn", "threads", "dlopen", "syscalls", "mmapanon", "rate", "spin")
 
 
 def build_all(build_dir: Path) -> dict[str, Path]:

@@ -28,6 +28,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         "sustained tests")
     p.add_argument("--rsysmon", type=Path, metavar="PATH", default=REPO / "target/release/rsysmon",
                    help="the rsysmon binary (default: %(default)s)")
+    p.add_argument("--rsysmon-before", type=Path, metavar="PATH",
+                   help="also measure this other rsysmon build, interleaved with the rest, as the condition "
+                        "rsysmon-before: a before/after comparison in one run")
     p.add_argument("--results-dir", type=Path, metavar="DIR", default=REPO / "bench/results",
                    help="where the Markdown and JSON results go (default: %(default)s)")
     p.add_argument("--build-dir", type=Path, metavar="DIR", default=REPO / "bench/build",

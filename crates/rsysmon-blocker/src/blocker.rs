@@ -8,7 +8,10 @@
 //! *coverage* thread marks filesystems as they are mounted.
 //!
 //! Every event read is answered, on every path: a failed lookup allows, a
-//! panicking callback is caught. However the decider ends (stop, error,
+//! panicking callback is caught. A failed read (EMFILE: no descriptor left
+//! for the event's file) is counted and the decider goes on: the kernel
+//! denies the exec it could not hand over, so a resource shortage fails
+//! closed for that exec and never ends the blocking. However the decider ends (stop, error,
 //! panic), it first removes every filesystem mark, so no new exec can wait
 //! on the group, then answers what is queued until the queue stays empty,
 //! and only then closes the group. The order matters: the kernel allows
@@ -73,8 +76,6 @@ pub enum BlockerError {
     NothingMarked(String),
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, std::io::Error),
-    #[error("reading exec permission events failed ({0}); execs are no longer checked (fanotify fails open)")]
-    Read(Errno),
     #[error("the exec decision thread panicked; execs are no longer checked (fanotify fails open)")]
     Panicked,
 }
@@ -92,6 +93,8 @@ pub struct Blocker {
     coverage: Arc<Mutex<Coverage>>,
     exempt: Vec<String>,
     cache: AllowCache,
+    /// The decider thread's kernel thread id.
+    decider_tid: i32,
 }
 
 impl Blocker {
@@ -138,7 +141,7 @@ impl Blocker {
         let (watcher_stop, stop_watcher) = stop_pipe()?;
         let counters = Arc::new(Counters::default());
 
-        let cache = AllowCache::new(&group, exempt.clone());
+        let cache = AllowCache::new(&group, exempt.clone(), &mounts);
         let mut blocker = Blocker {
             stop_watcher: Some(stop_watcher),
             stop_decider: Some(stop_decider),
@@ -148,6 +151,7 @@ impl Blocker {
             coverage,
             exempt,
             cache: cache.clone(),
+            decider_tid: 0,
         };
         // The watcher holds the group weakly, so the decider's exit alone
         // closes it (see the module documentation).
@@ -162,17 +166,25 @@ impl Blocker {
             hashes: ExecHashes::default(),
             own_pid: std::process::id() as i32,
         };
+        let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         blocker.decider = Some(
             thread::Builder::new()
                 .name("exec-decider".into())
-                .spawn(move || decider.run(decider_stop))
+                .spawn(move || {
+                    // SAFETY: gettid has no preconditions and cannot fail.
+                    let _ = tid_tx.send(unsafe { libc::gettid() });
+                    decider.run(decider_stop)
+                })
                 .map_err(|e| BlockerError::Thread("exec-decider", e))?,
         );
+        // Sent first thing by the thread, so this returns at once.
+        blocker.decider_tid = tid_rx.recv().unwrap_or(0);
         let shared_coverage = Arc::clone(&blocker.coverage);
+        let watcher_cache = blocker.cache.clone();
         blocker.watcher = Some(
             thread::Builder::new()
                 .name("mount-watcher".into())
-                .spawn(move || watch_mounts(weak_group, mountinfo, shared_coverage, watcher_stop))
+                .spawn(move || watch_mounts(weak_group, mountinfo, shared_coverage, watcher_cache, watcher_stop))
                 .map_err(|e| BlockerError::Thread("mount-watcher", e))?,
         );
         Ok(blocker)
@@ -181,6 +193,12 @@ impl Blocker {
     /// Counters and decision times so far.
     pub fn stats(&self) -> BlockerStats {
         self.counters.snapshot()
+    }
+
+    /// Exec events the kernel could not hand over (and so denied), and the
+    /// errno of the newest failure: cheap enough to ask after every poll.
+    pub fn unreadable(&self) -> (u64, i32) {
+        (self.counters.unreadable.load(Ordering::Relaxed), self.counters.last_read_errno.load(Ordering::Relaxed))
     }
 
     /// Which filesystems are watched now.
@@ -197,6 +215,12 @@ impl Blocker {
     /// Executables whose execs the kernel lets through without asking.
     pub fn exempt(&self) -> &[String] {
         &self.exempt
+    }
+
+    /// The decider thread's kernel thread id (for `setpriority` and the
+    /// like); 0 if it died before it said.
+    pub fn decider_tid(&self) -> i32 {
+        self.decider_tid
     }
 
     /// Whether the decider still runs (it stops only on [`Blocker::stop`]
@@ -241,7 +265,13 @@ pub(crate) enum Verdict<'r> {
     Own,
     Allow,
     Deny(&'r ExecRule),
+    /// The file could not be named (its path is longer than PATH_MAX)
+    /// while a directory or glob rule might cover it.
+    Unresolved,
 }
+
+/// What an exec-blocked event names as the rule for [`Verdict::Unresolved`].
+pub const UNRESOLVED_RULE: &str = "(path too long to check against directory and glob rules)";
 
 pub(crate) fn judge<'r>(own_pid: i32, pid: i32, file: &ExecutedFile, rules: &'r RuleSet) -> Verdict<'r> {
     if pid == own_pid {
@@ -249,6 +279,7 @@ pub(crate) fn judge<'r>(own_pid: i32, pid: i32, file: &ExecutedFile, rules: &'r 
     }
     match rules.matches(file.path.as_deref().unwrap_or(""), file.identity) {
         Some(rule) => Verdict::Deny(rule),
+        None if file.path.is_none() && rules.has_trees() => Verdict::Unresolved,
         None => Verdict::Allow,
     }
 }
@@ -274,20 +305,39 @@ impl<F: Fn(BlockedExec)> Decider<F> {
                 [PollFd::new(self.group.as_fd(), PollFlags::POLLIN), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(BlockerError::Read(e)),
+                Err(e) => {
+                    // ENOMEM and the like: nothing was read, so nothing
+                    // waits on us that the kernel has not queued; try again
+                    // shortly rather than leave every exec unanswered.
+                    self.read_failed(e);
+                    thread::sleep(RETRY_AFTER_ERROR);
+                    continue;
+                }
             }
             let stopping = fds[1].revents().is_some_and(|r| !r.is_empty());
-            self.answer_waiting()?;
+            if let Err(e) = self.answer_waiting() {
+                self.read_failed(e);
+                thread::sleep(RETRY_AFTER_ERROR);
+            }
             if stopping {
                 return Ok(());
             }
         }
     }
 
+    /// A read of the group failed. For EMFILE/ENFILE (no descriptor for an
+    /// event's file) the kernel has already denied that exec; the decider
+    /// counts it and goes on answering the rest. Counted, not logged here:
+    /// the pipeline reports it.
+    fn read_failed(&self, e: Errno) {
+        self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+        self.counters.last_read_errno.store(e as i32, Ordering::Relaxed);
+    }
+
     /// Read and answer until the queue is empty.
-    fn answer_waiting(&self) -> Result<(), BlockerError> {
+    fn answer_waiting(&self) -> Result<(), Errno> {
         loop {
-            let events = self.group.read().map_err(BlockerError::Read)?;
+            let events = self.group.read()?;
             if events.is_empty() {
                 return Ok(());
             }
@@ -308,7 +358,7 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         let file = if is_exec_permission(&event) && pid != self.own_pid {
             ExecutedFile::of(fd, &self.proc_fds)
         } else {
-            ExecutedFile { path: None, identity: None }
+            ExecutedFile { path: None, identity: None, mount_id: None, links: 0 }
         };
         let rules = self.rules.load();
         let mut verdict = judge(self.own_pid, pid, &file, &rules);
@@ -319,25 +369,27 @@ impl<F: Fn(BlockedExec)> Decider<F> {
             }
         }
         let blocked = match verdict {
-            Verdict::Deny(rule) => Some(BlockedExec {
-                pid: pid as u32,
-                comm: process_name(pid),
-                path: file.path.clone().unwrap_or_default(),
-                rule: rule.to_string(),
-                time,
-            }),
+            Verdict::Deny(rule) => Some(rule.to_string()),
+            Verdict::Unresolved => Some(UNRESOLVED_RULE.to_string()),
             _ => None,
-        };
+        }
+        .map(|rule| BlockedExec {
+            pid: pid as u32,
+            comm: process_name(pid),
+            path: file.path.clone().unwrap_or_default(),
+            rule,
+            time,
+        });
         let answered = self.group.respond(fd, blocked.is_none());
         self.counters.took(read_at.elapsed());
         if verdict == Verdict::Allow && answered.is_ok() && file.path.is_some() {
-            self.cache.remember(fd, &rules, &self.rules);
+            self.cache.remember(fd, &file, &rules, &self.rules);
         }
 
         let counter = match (&verdict, &answered, &file.path) {
             (_, Err(_), _) => &self.counters.failures,
             (Verdict::Own, ..) => &self.counters.own,
-            (Verdict::Deny(_), ..) => &self.counters.denied,
+            (Verdict::Deny(_) | Verdict::Unresolved, ..) => &self.counters.denied,
             (Verdict::Allow, _, None) => &self.counters.failures,
             (Verdict::Allow, ..) => &self.counters.allowed,
         };
@@ -365,6 +417,10 @@ fn raise_priority() {
 }
 
 const DECIDER_NICE: libc::c_int = -10;
+
+/// Pause after a failed read or poll, so an error that does not consume
+/// an event cannot make the decider spin.
+const RETRY_AFTER_ERROR: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The decider's way out: unmark every filesystem so no new exec waits on
 /// the group, then answer whatever is queued until nothing has arrived for
@@ -395,7 +451,13 @@ impl<F: Fn(BlockedExec)> Drop for Closing<'_, F> {
     }
 }
 
-fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc<Mutex<Coverage>>, stop: OwnedFd) {
+fn watch_mounts(
+    group: Weak<ExecPermissions>,
+    mut mountinfo: File,
+    coverage: Arc<Mutex<Coverage>>,
+    cache: AllowCache,
+    stop: OwnedFd,
+) {
     loop {
         let mut fds =
             [PollFd::new(mountinfo.as_fd(), PollFlags::POLLPRI), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
@@ -414,7 +476,9 @@ fn watch_mounts(group: Weak<ExecPermissions>, mut mountinfo: File, coverage: Arc
         let changed = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLPRI | PollFlags::POLLERR));
         if changed {
             let Some(group) = group.upgrade() else { return };
-            coverage::refresh(&group, &mut mountinfo, &coverage);
+            if let Some(mounts) = coverage::refresh(&group, &mut mountinfo, &coverage) {
+                cache.mounts_changed(&mounts);
+            }
         }
     }
 }
@@ -431,12 +495,27 @@ mod tests {
             identity: Some(FileId { dev: 1, ino: 2 }),
         }])
         .unwrap();
-        let evil = ExecutedFile { path: Some("/nonexistent/evil".into()), identity: Some(FileId { dev: 1, ino: 2 }) };
-        let hardlink = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 2 }) };
-        let other = ExecutedFile { path: Some("/nonexistent/ok".into()), identity: Some(FileId { dev: 1, ino: 3 }) };
+        let evil = ExecutedFile {
+            path: Some("/nonexistent/evil".into()),
+            identity: Some(FileId { dev: 1, ino: 2 }),
+            mount_id: None,
+            links: 1,
+        };
+        let hardlink = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 2 }), mount_id: None, links: 1 };
+        let other = ExecutedFile {
+            path: Some("/nonexistent/ok".into()),
+            identity: Some(FileId { dev: 1, ino: 3 }),
+            mount_id: None,
+            links: 1,
+        };
         assert_eq!(judge(10, 10, &evil, &rules), Verdict::Own);
         assert_eq!(judge(10, 11, &evil, &rules), Verdict::Deny(&rules.list()[0]));
         assert_eq!(judge(10, 11, &hardlink, &rules), Verdict::Deny(&rules.list()[0]));
         assert_eq!(judge(10, 11, &other, &rules), Verdict::Allow);
+        let nameless = ExecutedFile { path: None, identity: Some(FileId { dev: 1, ino: 3 }), mount_id: None, links: 1 };
+        assert_eq!(judge(10, 11, &nameless, &rules), Verdict::Allow, "file rules alone decide by identity");
+        let with_dir = RuleSet::from_rules([ExecRule::Dir { prefix: "/nonexistent/d/".into() }]).unwrap();
+        assert_eq!(judge(10, 11, &nameless, &with_dir), Verdict::Unresolved);
+        assert_eq!(judge(10, 11, &other, &with_dir), Verdict::Allow);
     }
 }

@@ -69,13 +69,17 @@ pub(crate) fn read_mounts(mountinfo: &mut File) -> std::io::Result<Vec<Mount>> {
 }
 
 /// Mark everything again after a change and publish the new coverage,
-/// logging filesystems that newly refused a mark.
-pub(crate) fn refresh(group: &ExecPermissions, mountinfo: &mut File, shared: &Arc<Mutex<Coverage>>) {
+/// logging filesystems that newly refused a mark. Returns the mounts read.
+pub(crate) fn refresh(
+    group: &ExecPermissions,
+    mountinfo: &mut File,
+    shared: &Arc<Mutex<Coverage>>,
+) -> Option<Vec<Mount>> {
     let mounts = match read_mounts(mountinfo) {
         Ok(mounts) => mounts,
         Err(e) => {
             tracing::warn!("cannot read /proc/self/mountinfo ({e}); new mounts are not covered until it can be read");
-            return;
+            return None;
         }
     };
     let fresh = mark_all(group, &mounts);
@@ -87,4 +91,5 @@ pub(crate) fn refresh(group: &ExecPermissions, mountinfo: &mut File, shared: &Ar
         }
     }
     *current = fresh;
+    Some(mounts)
 }

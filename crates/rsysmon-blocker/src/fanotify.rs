@@ -136,6 +136,10 @@ pub struct ExecutedFile {
     pub path: Option<String>,
     /// None when fstat failed; the path alone decides then.
     pub identity: Option<FileId>,
+    /// The mount it was reached through (statx's `stx_mnt_id`).
+    pub mount_id: Option<u64>,
+    /// Its hard links (0 when unknown).
+    pub links: u32,
 }
 
 impl ExecutedFile {
@@ -156,7 +160,8 @@ impl ExecutedFile {
             path
         });
         let identity = stat.map(|s| FileId { dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor), ino: s.stx_ino });
-        ExecutedFile { path, identity }
+        let mount_id = stat.filter(|s| s.stx_mask & libc::STATX_MNT_ID != 0).map(|s| s.stx_mnt_id);
+        ExecutedFile { path, identity, mount_id, links: stat.map_or(0, |s| s.stx_nlink) }
     }
 }
 
@@ -182,7 +187,7 @@ fn cached_stat(fd: BorrowedFd<'_>) -> Option<libc::statx> {
             fd.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
-            libc::STATX_INO | libc::STATX_NLINK,
+            libc::STATX_INO | libc::STATX_NLINK | libc::STATX_MNT_ID,
             stat.as_mut_ptr(),
         )
     };

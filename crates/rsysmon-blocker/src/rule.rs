@@ -73,6 +73,8 @@ pub enum RuleError {
     BadSha256(String),
     #[error("rule {0} is already in the rule set")]
     Duplicate(String),
+    #[error("rule {0} would make {max} rules, the most a rule set holds; remove one first", max = crate::MAX_RULES + 1)]
+    TooMany(String),
     #[error("no rule {0:?}; `rsysmon block list` shows the rules as they must be given")]
     NotFound(String),
 }
@@ -185,6 +187,27 @@ impl ExecRule {
             ExecRule::Dir { prefix } => path.starts_with(prefix.as_str()),
             ExecRule::Glob { glob } => glob.compile_matcher().is_match(path),
             ExecRule::Sha256 { .. } => false,
+        }
+    }
+}
+
+impl ExecRule {
+    /// The directory whose whole tree the kernel refuses for this rule
+    /// when a file is reached without execve (`ld.so FILE`, dlopen, mmap),
+    /// `/`-terminated: a directory rule's own, and for a glob the literal
+    /// directories before its first wildcard (`/opt/x/` for
+    /// `/opt/x/**/*.so`). None for a file rule, and for a glob with no
+    /// literal directory (`/*/x`, `/**/x`), whose prefix would be `/`.
+    pub fn tree(&self) -> Option<String> {
+        match self {
+            ExecRule::File { .. } | ExecRule::Sha256 { .. } => None,
+            ExecRule::Dir { prefix } => Some(prefix.clone()),
+            ExecRule::Glob { glob } => {
+                let pattern = glob.glob();
+                let wild = pattern.find(['*', '?', '[', '{', '\\']).unwrap_or(pattern.len());
+                let end = pattern[..wild].rfind('/')?;
+                (end > 0).then(|| pattern[..=end].to_string())
+            }
         }
     }
 }
@@ -389,6 +412,20 @@ mod tests {
         assert!(paths[1].contains("ld-linux") || paths[1].contains("ld-"), "{paths:?}");
         let err = ExecRule::path(OsStr::new(paths[1]), &protected).unwrap_err();
         assert!(matches!(err, RuleError::BlocksProtected { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_kernel_tree_of_a_rule_is_its_literal_directory() {
+        let tree = |text: &str| ExecRule::parse(OsStr::new(text), &Protected::none()).unwrap().tree();
+        assert_eq!(tree("/nonexistent/d/").as_deref(), Some("/nonexistent/d/"));
+        assert_eq!(tree("/nonexistent/f"), None);
+        assert_eq!(tree("glob:/nonexistent/x/*.bin").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/nonexistent/x/**/y/*.so").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/nonexistent/x/ev?l").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/nonexistent/x/{a,b}/c").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/nonexistent/x/y").as_deref(), Some("/nonexistent/x/"));
+        assert_eq!(tree("glob:/*/evil"), None);
+        assert_eq!(tree("glob:/**/evil"), None);
     }
 
     #[test]

@@ -1,20 +1,30 @@
 //! All rules, indexed so one decision costs a few hash lookups whatever the
 //! number of rules.
 //!
+//! The indexes are persistent maps (`imbl`): a copy shares everything with
+//! its original, so publishing a set with one more rule (copy, add, swap)
+//! costs the same at 10 rules as at 10,000; with std maps the copy alone
+//! was O(n), about 10 ms at 10,000 rules.
+//!
 //! A decision runs while a process waits in execve, so `matches` looks up
 //! the file's identity and path in hash maps, then each ancestor directory
 //! of the path (as many lookups as the path has components), and only then
 //! runs the glob set, which is compiled once into one matcher.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use globset::{GlobSet, GlobSetBuilder};
+use imbl::{HashMap, Vector};
 use rsysmon_fs::FileId;
 
 use crate::rule::{ExecRule, Protected, RuleError};
+
+/// The most rules a set holds. The kernel's lists of blocked files and
+/// directories have exactly this many entries, so every rule a set accepts
+/// fits in them.
+pub const MAX_RULES: usize = 16384;
 
 /// The rules the blocker enforces. Replace the whole set
 /// (`rules.store(Arc::new(new_set))`), then call
@@ -35,7 +45,7 @@ pub fn shared(rules: RuleSet) -> SharedRules {
 /// shifts when another client removes a rule first; the text does not.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
-    rules: Vec<ExecRule>,
+    rules: Vector<ExecRule>,
     /// Text form → index in `rules`.
     by_text: HashMap<String, usize>,
     files: HashMap<String, usize>,
@@ -43,9 +53,9 @@ pub struct RuleSet {
     dirs: HashMap<String, usize>,
     /// SHA-256 (lower-case hex) → index in `rules`.
     hashes: HashMap<String, usize>,
-    globs: GlobSet,
+    globs: Arc<GlobSet>,
     /// Index in `rules` of each glob in `globs`, in the same order.
-    glob_rules: Vec<usize>,
+    glob_rules: Vector<usize>,
 }
 
 impl RuleSet {
@@ -89,13 +99,13 @@ impl RuleSet {
             })
             .ok_or(RuleError::NotFound(given))?;
         let removed = self.rules.remove(index);
-        *self =
-            RuleSet::from_rules(std::mem::take(&mut self.rules)).expect("rules that were in a set have distinct texts");
+        *self = RuleSet::from_rules(std::mem::take(&mut self.rules))
+            .expect("rules that were in a set have distinct texts and fit");
         Ok(removed)
     }
 
     /// Every rule, in the order added.
-    pub fn list(&self) -> &[ExecRule] {
+    pub fn list(&self) -> &Vector<ExecRule> {
         &self.rules
     }
 
@@ -118,6 +128,13 @@ impl RuleSet {
             .copied()
             .or_else(|| self.glob_match(path))?;
         Some(&self.rules[index])
+    }
+
+    /// Whether a directory or glob rule is in the set: then a file whose
+    /// path cannot be read (longer than PATH_MAX) may be below one, and is
+    /// refused.
+    pub fn has_trees(&self) -> bool {
+        !self.dirs.is_empty() || !self.glob_rules.is_empty()
     }
 
     /// The hash rule for a file with this SHA-256 (lower-case hex).
@@ -143,6 +160,9 @@ impl RuleSet {
         if self.by_text.contains_key(&text) {
             return Err(RuleError::Duplicate(text));
         }
+        if self.rules.len() >= MAX_RULES {
+            return Err(RuleError::TooMany(text));
+        }
         let index = self.rules.len();
         match &rule {
             ExecRule::File { path, identity } => {
@@ -154,13 +174,13 @@ impl RuleSet {
             ExecRule::Dir { prefix } => {
                 self.dirs.insert(prefix.clone(), index);
             }
-            ExecRule::Glob { .. } => self.glob_rules.push(index),
+            ExecRule::Glob { .. } => self.glob_rules.push_back(index),
             ExecRule::Sha256 { hex } => {
                 self.hashes.insert(hex.clone(), index);
             }
         }
         self.by_text.insert(text, index);
-        self.rules.push(rule);
+        self.rules.push_back(rule);
         Ok(())
     }
 
@@ -171,7 +191,7 @@ impl RuleSet {
                 builder.add(glob.clone());
             }
         }
-        self.globs = builder.build().expect("globs were each compiled when their rule was made");
+        self.globs = Arc::new(builder.build().expect("globs were each compiled when their rule was made"));
     }
 
     /// Each ancestor of `path`, innermost first, as a `/`-terminated prefix.
@@ -278,6 +298,19 @@ mod tests {
         set.remove(OsStr::new("/nonexistent/two")).unwrap();
         assert!(set.is_empty());
         assert_eq!(set.matches("/y", Some(FileId { dev: 3, ino: 9 })), None);
+    }
+
+    #[test]
+    fn a_rule_past_the_maximum_is_refused_and_changes_nothing() {
+        let mut set =
+            RuleSet::from_rules((0..MAX_RULES as u64).map(|i| file(&format!("/nonexistent/f{i}"), 9, i))).unwrap();
+        let err = set.add(rule("/nonexistent/one-more")).unwrap_err();
+        assert!(matches!(err, RuleError::TooMany(_)), "{err}");
+        assert!(err.to_string().contains("remove one first"), "{err}");
+        assert_eq!(set.len(), MAX_RULES);
+        assert_eq!(set.matches("/nonexistent/one-more", None), None);
+        set.remove(OsStr::new("/nonexistent/f0")).unwrap();
+        set.add(rule("/nonexistent/one-more")).unwrap();
     }
 
     #[test]

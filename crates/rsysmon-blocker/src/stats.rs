@@ -1,7 +1,7 @@
 //! What the blocker has decided, and how long each decision took.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -21,6 +21,12 @@ pub struct BlockerStats {
     /// Events that could not be judged (their file could not be named) and
     /// were allowed, or whose answer could not be written.
     pub failures: u64,
+    /// Exec events the kernel could not hand over (reading the group
+    /// failed, e.g. EMFILE: no descriptor for the event's file). The kernel
+    /// denies each such exec: the blocker fails closed, and goes on.
+    pub unreadable: u64,
+    /// The errno of the newest such failure, 0 if none.
+    pub last_read_errno: i32,
     /// Decisions the percentiles are over.
     pub window: usize,
     /// Median time from reading an event to writing its answer, µs.
@@ -36,6 +42,8 @@ pub(crate) struct Counters {
     pub denied: AtomicU64,
     pub own: AtomicU64,
     pub failures: AtomicU64,
+    pub unreadable: AtomicU64,
+    pub last_read_errno: AtomicI32,
     recent: Mutex<VecDeque<u32>>,
 }
 
@@ -59,6 +67,8 @@ impl Counters {
             denied: self.denied.load(Ordering::Relaxed),
             own: self.own.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            unreadable: self.unreadable.load(Ordering::Relaxed),
+            last_read_errno: self.last_read_errno.load(Ordering::Relaxed),
             window: times.len(),
             p50_us: percentile_us(&times, 50),
             p99_us: percentile_us(&times, 99),

@@ -8,6 +8,11 @@
 //! survive a power cut. A temporary left behind by a crash has another name
 //! and is never read.
 //!
+//! Changes in between are appended to a log beside it (`rules.json.log`,
+//! see [`crate::rule_log`]): adding a rule writes one line, not the whole
+//! set. [`load`] reads the file, then replays the log; [`save`] writes a
+//! whole new file, then empties the log.
+//!
 //! Format (JSON, versioned):
 //!
 //! ```json
@@ -25,6 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::rule::{compile_glob, ExecRule, RuleError};
+use crate::rule_log;
 use crate::rule_set::RuleSet;
 use rsysmon_fs::FileId;
 
@@ -53,7 +59,7 @@ struct RuleFile {
 
 #[derive(Serialize, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
-enum StoredRule {
+pub(crate) enum StoredRule {
     File {
         file: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,13 +78,14 @@ enum StoredRule {
     },
 }
 
-/// The rules in `path`; an empty set when the file does not exist (first
-/// start). A file that exists but cannot be parsed is an error naming it,
-/// never an empty set: silently dropping rules would unblock everything.
+/// The rules in `path`, then the changes in its log; an empty set when
+/// neither exists (first start). A file that exists but cannot be parsed is
+/// an error naming it, never an empty set: silently dropping rules would
+/// unblock everything.
 pub fn load(path: &Path) -> Result<RuleSet, StoreError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(RuleSet::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return rule_log::replay(path, Vec::new()),
         Err(source) => return Err(StoreError::Read { path: path.into(), source }),
     };
     let corrupt = |reason: String| StoreError::Corrupt { path: path.into(), reason };
@@ -91,11 +98,12 @@ pub fn load(path: &Path) -> Result<RuleSet, StoreError> {
         .into_iter()
         .map(|stored| from_stored(stored).map_err(|e| corrupt(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
-    RuleSet::from_rules(rules).map_err(|e| corrupt(e.to_string()))
+    rule_log::replay(path, rules)
 }
 
 /// Replace the rules in `path` with `rules`, atomically (see the module
-/// documentation). The directory is created if missing.
+/// documentation), and empty its log, whose changes `rules` holds. The
+/// directory is created if missing.
 pub fn save(path: &Path, rules: &RuleSet) -> Result<(), StoreError> {
     let failed = |source: io::Error| StoreError::Write { path: path.into(), source };
     let dir = match path.parent() {
@@ -111,10 +119,13 @@ pub fn save(path: &Path, rules: &RuleSet) -> Result<(), StoreError> {
     temp.write_all(&json).map_err(failed)?;
     temp.as_file().sync_all().map_err(failed)?;
     temp.persist(path).map_err(|e| failed(e.error))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(failed)
+    File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
+    // A crash before this leaves a log whose changes the new file already
+    // holds; replaying them again changes nothing (see rule_log::replay).
+    rule_log::clear(path)
 }
 
-fn to_stored(rule: &ExecRule) -> StoredRule {
+pub(crate) fn to_stored(rule: &ExecRule) -> StoredRule {
     match rule {
         ExecRule::File { path, identity } => {
             StoredRule::File { file: path.clone(), dev: identity.map(|id| id.dev), ino: identity.map(|id| id.ino) }
@@ -128,7 +139,7 @@ fn to_stored(rule: &ExecRule) -> StoredRule {
 /// A stored rule as it was recorded: the identity from when the rule was
 /// added is kept (the file may be gone and a hardlink to it remain), and
 /// nothing is resolved again. The checks every rule passes still apply.
-fn from_stored(stored: StoredRule) -> Result<ExecRule, RuleError> {
+pub(crate) fn from_stored(stored: StoredRule) -> Result<ExecRule, RuleError> {
     let absolute = |text: String| {
         if text.is_empty() {
             Err(RuleError::Empty)

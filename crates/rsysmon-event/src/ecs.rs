@@ -107,7 +107,8 @@ pub fn to_ecs(event: &Event) -> Value {
             doc.opt("rsysmon.thread_exit_code", *exit_code);
             doc.opt("rsysmon.signal", *signal);
         }
-        Detail::ProcessTamper { creator_pid, creator_tid, creator_comm, method } => {
+        Detail::ProcessTamper { creator_pid, creator_tid, creator_comm, method, count } => {
+            doc.set("rsysmon.count", *count);
             doc.set("rsysmon.creator.pid", *creator_pid);
             doc.set("rsysmon.creator.tid", *creator_tid);
             doc.set("rsysmon.creator.name", creator_comm.as_str());

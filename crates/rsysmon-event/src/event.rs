@@ -136,6 +136,10 @@ pub enum Detail {
         /// `ptrace-attach`, `ptrace-seize`, `ptrace-poke`, `ptrace-setregs`,
         /// `process-vm-writev` or `proc-mem`.
         method: String,
+        /// Takeovers by the same creator process of the same target
+        /// process with the same method that this event stands for: the
+        /// first one and its repeats within a second.
+        count: u64,
     },
     /// Thread `tid` was created in process `pid` while another process had
     /// taken it over: the Linux form of a remote thread.
@@ -279,9 +283,9 @@ pub enum ImageVia {
     Mprotect,
 }
 
-/// Where in the pipeline events were dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
+/// Where in the pipeline events were dropped. Written as its
+/// [`name`](LossStage::name): `kernel`, `queue`, `sink:file`, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LossStage {
     /// Lost in the kernel: the ring buffer was full when a probe fired, or
     /// an image could not be resolved because its address space was locked.
@@ -293,11 +297,47 @@ pub enum LossStage {
     Queue,
     /// A client fell behind and missed events.
     Client,
+    /// A sink of the daemon (file, syslog, NATS) fell behind, or its
+    /// destination was down for longer than its buffer lasts.
+    Sink(SinkName),
+}
+
+/// The daemon's sinks, each with a loss stage of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SinkName {
+    /// The rotating JSON-lines file.
+    File,
+    /// RFC 5424 syslog, local or remote.
+    Syslog,
+    /// NATS JetStream, for fleets.
+    Nats,
+}
+
+impl SinkName {
+    /// Every sink.
+    pub const ALL: [SinkName; 3] = [SinkName::File, SinkName::Syslog, SinkName::Nats];
+
+    /// The name used in configuration and output.
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkName::File => "file",
+            SinkName::Syslog => "syslog",
+            SinkName::Nats => "nats",
+        }
+    }
 }
 
 impl LossStage {
-    /// Every stage, in pipeline order.
-    pub const ALL: [LossStage; 4] = [LossStage::Kernel, LossStage::Decode, LossStage::Queue, LossStage::Client];
+    /// Every stage, in pipeline order, the sinks last.
+    pub const ALL: [LossStage; 7] = [
+        LossStage::Kernel,
+        LossStage::Decode,
+        LossStage::Queue,
+        LossStage::Client,
+        LossStage::Sink(SinkName::File),
+        LossStage::Sink(SinkName::Syslog),
+        LossStage::Sink(SinkName::Nats),
+    ];
 
     /// The name used in output.
     pub fn name(self) -> &'static str {
@@ -306,7 +346,16 @@ impl LossStage {
             LossStage::Decode => "decode",
             LossStage::Queue => "queue",
             LossStage::Client => "client",
+            LossStage::Sink(SinkName::File) => "sink:file",
+            LossStage::Sink(SinkName::Syslog) => "sink:syslog",
+            LossStage::Sink(SinkName::Nats) => "sink:nats",
         }
+    }
+}
+
+impl Serialize for LossStage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 

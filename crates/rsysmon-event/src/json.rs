@@ -55,6 +55,15 @@ mod tests {
     }
 
     #[test]
+    fn sink_loss_stages_are_named_sink_colon_name() {
+        let event = event(9, 0, 0, "", Detail::Loss { lost: 2, stage: LossStage::Sink(crate::SinkName::Nats) });
+        let v: serde_json::Value = serde_json::from_str(&to_json_line(&event)).unwrap();
+        assert_eq!(v["stage"], "sink:nats");
+        let names: Vec<&str> = LossStage::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["kernel", "decode", "queue", "client", "sink:file", "sink:syslog", "sink:nats"]);
+    }
+
+    #[test]
     fn exec_blocked_has_path_and_rule() {
         let event = event(8, 0, 10, "sh", Detail::ExecBlocked { path: "/tmp/x/evil".into(), rule: "/tmp/x/".into() });
         let v: serde_json::Value = serde_json::from_str(&to_json_line(&event)).unwrap();

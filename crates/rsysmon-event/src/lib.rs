@@ -14,7 +14,7 @@ mod kind;
 mod text;
 
 pub use ecs::{to_ecs, to_ecs_line, ECS_VERSION};
-pub use event::{Detail, Event, FileHash, HashStatus, ImageVia, LossStage, ProcessContext, Termination};
+pub use event::{Detail, Event, FileHash, HashStatus, ImageVia, LossStage, ProcessContext, SinkName, Termination};
 pub use filter::{BadPattern, CommPattern, Filter};
 pub use format::{Format, UnknownFormat};
 pub use host::Host;

@@ -49,11 +49,17 @@ pub fn to_text_line(event: &Event) -> String {
                 (code, None) => write!(out, "with code {}", code.unwrap_or(0)),
             }
         }
-        Detail::ProcessTamper { creator_pid, creator_tid, creator_comm, method } => write!(
-            out,
-            "Process {creator_pid} ({}) thread {creator_tid} tampered with process {pid} ({comm}) thread {tid} via {method}",
-            clean(creator_comm)
-        ),
+        Detail::ProcessTamper { creator_pid, creator_tid, creator_comm, method, count } => {
+            let _ = write!(
+                out,
+                "Process {creator_pid} ({}) thread {creator_tid} tampered with process {pid} ({comm}) thread {tid} via {method}",
+                clean(creator_comm)
+            );
+            if *count > 1 {
+                let _ = write!(out, " ({count} times)");
+            }
+            Ok(())
+        }
         Detail::RemoteThread { creator_pid, creator_tid, creator_comm, method, .. } => write!(
             out,
             "Remote thread {tid} created in process {pid} ({comm}) by process {creator_pid} ({}) thread {creator_tid} via {method}",
@@ -189,11 +195,19 @@ mod tests {
             creator_tid: 4301,
             creator_comm: "injector".into(),
             method: "process-vm-writev".into(),
+            count: 1,
         };
         e.tid = 4242;
         assert_eq!(
             body(&to_text_line(&e)),
             "Process 4300 (injector) thread 4301 tampered with process 4242 (target) thread 4242 via process-vm-writev"
+        );
+        if let Detail::ProcessTamper { count, .. } = &mut e.detail {
+            *count = 280;
+        }
+        assert_eq!(
+            body(&to_text_line(&e)),
+            "Process 4300 (injector) thread 4301 tampered with process 4242 (target) thread 4242 via process-vm-writev (280 times)"
         );
     }
 

@@ -57,6 +57,7 @@ fn every_kind() -> Vec<Event> {
             creator_tid: 8,
             creator_comm: "gdb".into(),
             method: "ptrace-poke".into(),
+            count: 3,
         }),
         full(Detail::RemoteThread {
             target_creator_tid: 4242,

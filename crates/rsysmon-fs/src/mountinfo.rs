@@ -17,6 +17,9 @@ pub const SELF_MOUNTINFO: &str = "/proc/self/mountinfo";
 /// One line of mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// The mount's id (field 1), as statx(2) reports it in `stx_mnt_id`
+    /// for a file reached through this mount.
+    pub id: u64,
     /// The filesystem's device (field 3), in stat(2)'s encoding: the same
     /// for every mount of one superblock.
     pub dev: u64,
@@ -44,12 +47,13 @@ fn parse_line(line: &str) -> Option<Mount> {
     // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
     let (before, after) = line.split_once(" - ")?;
     let mut fields = before.split(' ');
-    let (major, minor) = fields.nth(2)?.split_once(':')?;
+    let id = fields.next()?.parse().ok()?;
+    let (major, minor) = fields.nth(1)?.split_once(':')?;
     let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
     let root = unescape(fields.next()?);
     let mount_point = unescape(fields.next()?);
     let fs_type = after.split(' ').next()?.to_string();
-    Some(Mount { dev, root, mount_point, fs_type })
+    Some(Mount { id, dev, root, mount_point, fs_type })
 }
 
 fn unescape(field: &str) -> PathBuf {
@@ -89,10 +93,17 @@ garbage line
         assert_eq!(mounts.len(), 3);
         assert_eq!(
             mounts[0],
-            Mount { dev: libc::makedev(8, 1), root: "/".into(), mount_point: "/".into(), fs_type: "ext4".into() }
+            Mount {
+                id: 22,
+                dev: libc::makedev(8, 1),
+                root: "/".into(),
+                mount_point: "/".into(),
+                fs_type: "ext4".into()
+            }
         );
         assert_eq!(mounts[1].fs_type, "proc");
         assert_eq!(mounts[2].device(), "0:35");
+        assert_eq!(mounts[2].id, 40);
         assert_eq!(mounts[2].root, PathBuf::from("/s b"));
         assert_eq!(mounts[2].mount_point, PathBuf::from("/mnt/my dir\\x"));
         assert_eq!(mounts[2].fs_type, "tmpfs");

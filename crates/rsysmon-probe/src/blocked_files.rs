@@ -25,8 +25,13 @@ impl BlockedFiles {
         Ok(Self { map })
     }
 
+    /// How many files the kernel can hold.
+    pub fn capacity(&self) -> usize {
+        self.map.max_entries() as usize
+    }
+
     /// Block `file`; blocking a file already blocked is not an error. At
-    /// most 4096 files.
+    /// most [`BlockedFiles::capacity`] files.
     pub fn block(&self, file: FileId) -> Result<(), ProbeError> {
         self.map.update(&key(file), &[1], MapFlags::ANY).map_err(|e| ProbeError::bpf(format!("block {file}"), e))
     }
@@ -41,7 +46,7 @@ impl BlockedFiles {
     }
 }
 
-fn key(file: FileId) -> Vec<u8> {
+pub(crate) fn key(file: FileId) -> Vec<u8> {
     let key = blocked_file { dev: file.kernel_dev(), ino: file.ino };
     [key.dev.to_ne_bytes(), key.ino.to_ne_bytes()].concat()
 }

@@ -16,6 +16,12 @@ pub enum ProbeError {
     PermissionDenied,
     #[error("cannot read {OWN_MOUNT_NS}: {0}; is /proc mounted?")]
     MountNamespace(#[source] std::io::Error),
+    #[error(
+        "the BPF object has a program {0:?} that belongs to no capability; every program must be listed in capability.rs"
+    )]
+    UnplacedProgram(String),
+    #[error("{capability} is required but cannot run on this kernel: {reason}")]
+    Required { capability: crate::Capability, reason: String },
     #[error("could not {action}")]
     Bpf {
         action: String,

@@ -6,13 +6,20 @@
 //! through bindgen, so the probes and [`records`] cannot disagree.
 
 mod blocked_files;
+mod blocked_trees;
+mod capability;
 mod decode;
 mod error;
+pub mod features;
+pub mod kernel_fs;
 mod loader;
+pub mod plan;
 pub mod records;
 mod skel;
 
 pub use blocked_files::BlockedFiles;
+pub use blocked_trees::{BlockedTrees, TreeKind};
+pub use capability::{Capabilities, Capability, CapabilityState, UnknownCapability};
 pub use decode::{decode, Creator, DecodeError, Header, KernelPath, KernelRecord, TamperMethod};
 pub use error::ProbeError;
 pub use loader::{ProbeConfig, Probes, RecordReader};

@@ -1,9 +1,12 @@
 //! Loading, attaching and reading the probes.
 //!
-//! All programs attach or none do, like a driver's DriverEntry that rolls
-//! back on failure: links are collected as they attach and dropped (so
-//! detached) if any later one fails. Dropping [`Probes`] detaches everything;
-//! nothing is pinned, so nothing outlives the process.
+//! The kernel's features decide the plan ([`crate::plan`]): which variant
+//! of each probe loads, and which capabilities can run. Each capability's
+//! programs load and attach whole or not at all, like a driver's
+//! DriverEntry that rolls back on failure: if the kernel refuses one, the
+//! object is loaded again without it and the capability is off, with the
+//! reason; the process capability is required. Dropping [`Probes`]
+//! detaches everything; nothing is pinned, so nothing outlives the process.
 
 use std::mem::MaybeUninit;
 use std::os::unix::fs::MetadataExt;
@@ -14,7 +17,12 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuilder};
 
 use crate::blocked_files::BlockedFiles;
+use crate::blocked_trees::BlockedTrees;
+use crate::capability::{Capabilities, Capability};
 use crate::error::{ProbeError, KERNEL_BTF, OWN_MOUNT_NS};
+use crate::features::{self, KernelFeatures};
+use crate::kernel_fs::{self, Tracefs};
+use crate::plan::Plan;
 use crate::records::record_loss_slot;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
 use crate::FileId;
@@ -38,7 +46,10 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
             include_kernel_threads: false,
-            ring_buffer_bytes: 8 << 20,
+            // At 100,000 events/s: about 2.8 s of thread events (56-64
+            // byte records), 1.3 s of process events (about 130 bytes on
+            // average with paths and argv); see docs/daemon.md.
+            ring_buffer_bytes: 16 << 20,
             remote_thread_window: Duration::from_secs(10),
         }
     }
@@ -50,49 +61,95 @@ pub struct Probes {
     // object that owns them is closed.
     links: Vec<Link>,
     attached: Vec<String>,
+    tracefs: Tracefs,
+    capabilities: Capabilities,
     skel: RsysmonSkel<'static>,
 }
 
 impl Probes {
-    /// Open, configure, load and attach every probe, or none.
+    /// Open, configure, load and attach the probes of every capability this
+    /// kernel can run: the process capability or an error, and each other
+    /// capability whole or not at all (see [`Probes::capabilities`]).
     pub fn load(config: &ProbeConfig) -> Result<Self, ProbeError> {
         if !Path::new(KERNEL_BTF).exists() {
             return Err(ProbeError::NoKernelBtf);
         }
-        // The skeleton borrows its object storage for as long as it lives;
-        // a process loads the probes once, so that storage (a few pointers)
-        // is given the process's lifetime.
-        let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open =
-            RsysmonSkelBuilder::default().open(storage).map_err(|e| ProbeError::bpf("open the BPF object", e))?;
+        let features = KernelFeatures::detect()?;
+        // Before libbpf first looks for tracefs (it remembers where). Only
+        // the syscall tracepoints need it: without it, their capabilities
+        // are off and say why.
+        let (tracefs, tracefs_ok) = if features.is_hidden(features::TRACEFS) {
+            (Tracefs::Present, Err(format!("tracefs is hidden by {}", features::HIDE_ENV)))
+        } else {
+            match kernel_fs::ensure_tracefs() {
+                Ok(t) => (t, Ok(())),
+                Err(e) => (Tracefs::Present, Err(e.to_string())),
+            }
+        };
+        let mut plan = Plan::new(&features, tracefs_ok);
+        if let Some((capability, reason)) = plan.capabilities.first_missing(&[]) {
+            return Err(ProbeError::Required { capability, reason: reason.to_string() });
+        }
 
-        let ring_bytes = config.ring_buffer_bytes.max(PAGE_SIZE).next_power_of_two();
-        let rodata = open.maps.rodata_data.as_deref_mut().expect("rsysmon.bpf.c has .rodata");
-        rodata.include_kernel_threads = config.include_kernel_threads;
-        // Wake the reader when a quarter of the ring is used: often enough to
-        // leave room for bursts, rarely enough to batch the wake-ups.
-        rodata.wakeup_bytes = (ring_bytes / 4) as u64;
-        rodata.remote_window_ns = u64::try_from(config.remote_thread_window.as_nanos()).unwrap_or(u64::MAX);
-        // Image paths are host paths when the file's mount is in this
-        // namespace; for any other, the probe also sends the path within
-        // the file system, which user space maps to a host mount.
-        rodata.host_mnt_ns = std::fs::metadata(OWN_MOUNT_NS).map_err(ProbeError::MountNamespace)?.ino() as u32;
-        // SAFETY: sysconf has no preconditions; _SC_PAGESIZE always succeeds on Linux.
-        rodata.page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-        open.maps.events.set_max_entries(ring_bytes as u32).map_err(|e| ProbeError::bpf("size the ring buffer", e))?;
+        let mut skel = match open_and_load(config, &plan) {
+            Ok(skel) => skel,
+            // The verifier refused something: find which optional
+            // capabilities load, adding one at a time to the process
+            // probes, and switch the others off.
+            Err(first) => {
+                let optional = plan.optional_on();
+                let mut base = plan.clone();
+                for c in &optional {
+                    base.switch_off(*c, "not tried");
+                }
+                let mut skel = open_and_load(config, &base).map_err(|_| first)?;
+                for c in optional {
+                    let mut with = base.clone();
+                    with.capabilities.set(c, plan.capabilities.get(c).cloned().expect("planned"));
+                    match open_and_load(config, &with) {
+                        Ok(loaded) => {
+                            skel = loaded;
+                            base = with;
+                        }
+                        Err(e) => base.switch_off(c, format!("the kernel refused its probes: {}", error_chain(&e))),
+                    }
+                }
+                plan = base;
+                skel
+            }
+        };
 
-        let mut skel = open.load().map_err(|e| ProbeError::bpf("load the BPF programs", e))?;
-
+        // Attach capability by capability; an optional one that cannot
+        // attach whole is detached again and switched off.
         let mut links = Vec::new();
         let mut attached = Vec::new();
-        for prog in skel.object_mut().progs_mut() {
-            let name = prog.name().to_string_lossy().into_owned();
-            let section = prog.section().to_string_lossy().into_owned();
-            let link = prog.attach().map_err(|e| ProbeError::bpf(format!("attach probe {name} ({section})"), e))?;
-            links.push(link);
-            attached.push(section);
+        for capability in Capability::ALL {
+            if !plan.capabilities.is_on(capability) {
+                continue;
+            }
+            match attach(&mut skel, &plan, capability) {
+                Ok(done) => {
+                    for (link, section) in done {
+                        links.push(link);
+                        attached.push(section);
+                    }
+                }
+                Err(e) if capability.always_required() => return Err(e),
+                Err(e) => plan.switch_off(capability, e.to_string()),
+            }
         }
-        Ok(Self { links, attached, skel })
+        Ok(Self { links, attached, tracefs, capabilities: plan.capabilities, skel })
+    }
+
+    /// Which kernel-side capabilities (process, image load, injection) run,
+    /// with what mechanism, or why not.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// Whether tracefs had to be mounted for the syscall tracepoints.
+    pub fn tracefs(&self) -> Tracefs {
+        self.tracefs
     }
 
     /// The attach points of the probes, e.g. `tp_btf/sched_process_fork`.
@@ -128,6 +185,12 @@ impl Probes {
         BlockedFiles::of(&self.skel.maps.blocked_files)
     }
 
+    /// The kernel's list of blocked directory trees, as a handle that other
+    /// threads may hold (see [`BlockedTrees`]).
+    pub fn blocked_trees(&self) -> Result<BlockedTrees, ProbeError> {
+        BlockedTrees::of(&self.skel.maps.blocked_trees, &self.skel.maps.blocked_tree_count)
+    }
+
     /// Shorthand for `blocked_files()?.block(file)`.
     pub fn block_file(&self, file: FileId) -> Result<(), ProbeError> {
         self.blocked_files()?.block(file)
@@ -157,6 +220,73 @@ impl Probes {
     }
 }
 
+/// Open the object, set its `.rodata` and the programs the plan loads,
+/// and load it.
+fn open_and_load(config: &ProbeConfig, plan: &Plan) -> Result<RsysmonSkel<'static>, ProbeError> {
+    // The skeleton borrows its object storage for as long as it lives; a
+    // process loads the probes once (a few times if the kernel refuses
+    // some), so that storage (a few pointers) is given the process's
+    // lifetime.
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open =
+        RsysmonSkelBuilder::default().open(storage).map_err(|e| ProbeError::bpf("open the BPF object", e))?;
+
+    let ring_bytes = config.ring_buffer_bytes.max(PAGE_SIZE).next_power_of_two();
+    let rodata = open.maps.rodata_data.as_deref_mut().expect("rsysmon.bpf.c has .rodata");
+    rodata.include_kernel_threads = config.include_kernel_threads;
+    // Wake the reader when a quarter of the ring is used: often enough to
+    // leave room for bursts, rarely enough to batch the wake-ups.
+    rodata.wakeup_bytes = (ring_bytes / 4) as u64;
+    rodata.remote_window_ns = u64::try_from(config.remote_thread_window.as_nanos()).unwrap_or(u64::MAX);
+    // Image paths are host paths when the file's mount is in this
+    // namespace; for any other, the probe also sends the path within the
+    // file system, which user space maps to a host mount.
+    rodata.host_mnt_ns = std::fs::metadata(OWN_MOUNT_NS).map_err(ProbeError::MountNamespace)?.ino() as u32;
+    // SAFETY: sysconf has no preconditions; _SC_PAGESIZE always succeeds on Linux.
+    rodata.page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    rodata.have_rdonly_cast = plan.rdonly_cast;
+    rodata.have_vma_iter = plan.vma_iterator;
+    open.maps.events.set_max_entries(ring_bytes as u32).map_err(|e| ProbeError::bpf("size the ring buffer", e))?;
+
+    for mut prog in open.open_object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        prog.set_autoload(plan.autoload(&name)?);
+    }
+    open.load().map_err(|e| ProbeError::bpf("load the BPF programs", e))
+}
+
+/// Attach every program of `capability` that the plan loaded, or none.
+fn attach(
+    skel: &mut RsysmonSkel<'static>,
+    plan: &Plan,
+    capability: Capability,
+) -> Result<Vec<(Link, String)>, ProbeError> {
+    let mut done = Vec::new();
+    for prog in skel.object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        if Capability::of_program(&name) != Some(capability) || !plan.autoload(&name)? {
+            continue;
+        }
+        let section = prog.section().to_string_lossy().into_owned();
+        // On failure, the links attached so far drop with `done`.
+        let link = prog.attach().map_err(|e| ProbeError::bpf(format!("attach probe {name} ({section})"), e))?;
+        done.push((link, section));
+    }
+    Ok(done)
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// Reads the ring buffer. The probes wake it only once enough data waits,
 /// so each call also drains whatever arrived without a wake-up.
 pub struct RecordReader<'a> {
@@ -172,5 +302,31 @@ impl RecordReader<'_> {
             Err(e) => return Err(ProbeError::bpf("poll the ring buffer", e)),
         }
         self.ring.consume().map_err(|e| ProbeError::bpf("read the ring buffer", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every program compiled into the object belongs to a capability, and
+    /// (on x86-64) every program a capability names is in the object.
+    #[test]
+    fn the_object_and_the_capability_table_name_the_same_programs() {
+        let storage = Box::leak(Box::new(MaybeUninit::uninit()));
+        let open = RsysmonSkelBuilder::default().open(storage).expect("open the BPF object");
+        let mut in_object: Vec<String> =
+            open.open_object().progs().map(|p| p.name().to_string_lossy().into_owned()).collect();
+        for name in &in_object {
+            assert!(Capability::of_program(name).is_some(), "{name} belongs to no capability");
+        }
+        let mut listed: Vec<String> =
+            Capability::ALL.iter().flat_map(|c| c.programs()).map(|p| p.to_string()).collect();
+        in_object.sort();
+        listed.sort();
+        if cfg!(target_arch = "x86_64") {
+            // open and creat exist on x86-64 only.
+            assert_eq!(in_object, listed);
+        }
     }
 }

@@ -216,6 +216,131 @@ fn program_in_a_private_mount_namespace_shows_host_and_namespace_paths() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// An overlay's layers, made by the test; when mounted on the host,
+/// unmounted when dropped.
+struct Overlay {
+    merged: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    options: String,
+    mounted: bool,
+}
+
+impl Overlay {
+    /// `lower` and `upper` files are (path in the overlay, source) pairs.
+    fn new(name: &str, lower: &[(&str, &Path)], upper: &[(&str, &Path)]) -> Overlay {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let layer = |layer: &str, files: &[(&str, &Path)]| {
+            for (path, source) in files {
+                let to = dir.join(layer).join(path);
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(source, &to).unwrap();
+            }
+        };
+        for d in ["lower", "upper", "work", "merged"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        layer("lower", lower);
+        layer("upper", upper);
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            dir.join("lower").display(),
+            dir.join("upper").display(),
+            dir.join("work").display()
+        );
+        Overlay { merged: dir.join("merged"), dir, options, mounted: false }
+    }
+
+    /// Mount it in the host's mount namespace.
+    fn mount(&mut self) {
+        let status =
+            Command::new("mount").args(["-t", "overlay", "overlay", "-o", &self.options]).arg(&self.merged).status();
+        assert!(status.unwrap().success(), "mount -t overlay at {}", self.merged.display());
+        self.mounted = true;
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.merged).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Run `cmd` with a piped stdin until it prints its ready line; returns
+/// its pid and /proc/PID/maps, then lets it end.
+fn maps_when_ready(cmd: &mut Command) -> (u32, Vec<Mapping>) {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = die_with_test(cmd).spawn().unwrap();
+    let pid = child.id();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert!(ready.starts_with("ready "), "{ready}");
+    let mapped = maps(pid);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    (pid, mapped)
+}
+
+/// A program and a library on overlayfs are mapped from the overlay's
+/// backing files; their image loads show the path the process used, as
+/// /proc/PID/maps does, not the layer's path.
+#[test]
+fn images_on_an_overlay_show_the_path_maps_shows() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let exe = program("dlopen_pause");
+    let lib = shared_library("image_test_lib");
+    let mut overlay = Overlay::new("overlay", &[("bin/mt", &exe)], &[("lib/libx.so", &lib)]);
+    overlay.mount();
+    let (mt, libx) = (overlay.merged.join("bin/mt"), overlay.merged.join("lib/libx.so"));
+    let (pid, mapped) = maps_when_ready(Command::new(&mt).arg(&libx));
+
+    for (file, via) in [(&mt, "exec"), (&libx, "mmap")] {
+        let file = file.to_str().unwrap();
+        assert!(mapped.iter().any(|m| m.executable && m.path == file), "maps shows {file}");
+        let events = monitor.wait_for("the image load", |e| !with_path(e, pid, file).is_empty());
+        let found = with_path(&events, pid, file);
+        assert_eq!(found.len(), 1, "{:#?}", images(&events, pid));
+        assert_eq!(found[0]["via"], via);
+        assert_eq!(found[0]["ns_path"], Value::Null);
+        assert_eq!(found[0]["base"].as_u64(), mapped.iter().find(|m| m.path == file).map(|m| m.start));
+    }
+    drop(overlay);
+}
+
+/// The same overlay mounted only inside a private mount namespace, as a
+/// container's root is: `ns_path` is what the process (and its maps)
+/// shows, `path` is where the host has the file, in the overlay's layers.
+#[test]
+fn images_on_an_overlay_in_another_mount_namespace_show_both_views() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let exe = program("dlopen_pause");
+    let lib = shared_library("image_test_lib");
+    let overlay = Overlay::new("overlay-ns", &[("bin/mt", &exe)], &[("lib/libx.so", &lib)]);
+    let merged = overlay.merged.to_str().unwrap();
+    let script = r#"mount -t overlay overlay -o "$0" "$1" && exec "$1/bin/mt" "$1/lib/libx.so""#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", script, &overlay.options, merged]);
+    let (pid, mapped) = maps_when_ready(&mut cmd);
+
+    let host = |layer: &str, path: &str| real(&overlay.dir.join(layer).join(path).to_string_lossy());
+    for (seen, host, via) in
+        [("bin/mt", host("lower", "bin/mt"), "exec"), ("lib/libx.so", host("upper", "lib/libx.so"), "mmap")]
+    {
+        let seen = format!("{merged}/{seen}");
+        assert!(mapped.iter().any(|m| m.executable && m.path == seen), "maps shows {seen}");
+        let events = monitor.wait_for("the image load", |e| !with_path(e, pid, &host).is_empty());
+        let found = with_path(&events, pid, &host);
+        assert_eq!(found.len(), 1, "{:#?}", images(&events, pid));
+        assert_eq!((found[0]["via"].as_str(), found[0]["ns_path"].as_str()), (Some(via), Some(seen.as_str())));
+    }
+    drop(overlay);
+}
+
 #[test]
 fn anonymous_executable_memory_is_not_an_image() {
     require_root!();

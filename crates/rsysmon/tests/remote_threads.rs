@@ -12,12 +12,21 @@ fn remote_threads_in(events: &[Value], pid: u32) -> Vec<Value> {
     of(events, "remote-thread", pid)
 }
 
+fn tampers(events: &[Value], target: u32, creator: u32) -> Vec<Value> {
+    of(events, "process-tamper", target).into_iter().filter(|e| e["creator_pid"] == creator).collect()
+}
+
 fn tamper_methods(events: &[Value], target: u32, creator: u32) -> Vec<String> {
-    of(events, "process-tamper", target)
-        .iter()
-        .filter(|e| e["creator_pid"] == creator)
-        .map(|e| e["method"].as_str().unwrap().to_string())
-        .collect()
+    tampers(events, target, creator).iter().map(|e| e["method"].as_str().unwrap().to_string()).collect()
+}
+
+/// Whether the remote thread `tid` and a takeover by `creator` with each of
+/// `methods` have arrived. Takeovers are published once their repeats have
+/// stopped for a second, so they may follow the remote thread.
+fn detected(events: &[Value], target: u32, tid: u32, creator: u32, methods: &[&str]) -> bool {
+    let seen = tamper_methods(events, target, creator);
+    remote_threads_in(events, target).iter().any(|r| r["tid"] == tid)
+        && methods.iter().all(|m| seen.iter().any(|s| s == m))
 }
 
 #[test]
@@ -29,7 +38,9 @@ fn a_ptrace_injection_is_one_remote_thread_naming_both_sides() {
     let injector_tid = field(&lines, "injector tid ")[0];
     let tid = target.remote_tid();
 
-    let events = monitor.wait_for("the remote thread", |e| !remote_threads_in(e, target.pid).is_empty());
+    let events = monitor.wait_for("the remote thread and its takeovers", |e| {
+        detected(e, target.pid, tid, injector, &["ptrace-attach", "ptrace-setregs"])
+    });
     let found = remote_threads_in(&events, target.pid);
     assert_eq!(found.len(), 1, "{found:#?}");
     let remote = &found[0];
@@ -44,9 +55,14 @@ fn a_ptrace_injection_is_one_remote_thread_naming_both_sides() {
 
     let created = of(&events, "thread-create", target.pid);
     assert!(created.iter().any(|e| e["tid"] == tid), "the remote thread is also a thread-create");
-    let methods = tamper_methods(&events, target.pid, injector);
-    assert!(methods.contains(&"ptrace-attach".to_string()), "{methods:?}");
-    assert!(methods.contains(&"ptrace-setregs".to_string()), "{methods:?}");
+    // One attach, then two register writes (hijack and restore) a moment
+    // apart: one event that counts both.
+    let mut seen: Vec<(String, u64)> = tampers(&events, target.pid, injector)
+        .iter()
+        .map(|e| (e["method"].as_str().unwrap().to_string(), e["count"].as_u64().unwrap()))
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [("ptrace-attach".to_string(), 1), ("ptrace-setregs".to_string(), 2)]);
 }
 
 #[test]
@@ -58,7 +74,9 @@ fn a_process_vm_writev_trigger_is_a_remote_thread() {
     let injector_tid = field(&lines, "injector tid ")[0];
     let tid = target.remote_tid();
 
-    let events = monitor.wait_for("the remote thread", |e| !remote_threads_in(e, target.pid).is_empty());
+    let events = monitor.wait_for("the remote thread and its takeover", |e| {
+        detected(e, target.pid, tid, injector, &["process-vm-writev"])
+    });
     let found = remote_threads_in(&events, target.pid);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0]["tid"], tid);
@@ -66,6 +84,7 @@ fn a_process_vm_writev_trigger_is_a_remote_thread() {
     assert_eq!(found[0]["creator_tid"], injector_tid);
     assert_eq!(found[0]["method"], "process-vm-writev");
     assert_eq!(tamper_methods(&events, target.pid, injector), ["process-vm-writev"]);
+    assert_eq!(tampers(&events, target.pid, injector)[0]["count"], 1);
 }
 
 #[test]
@@ -79,7 +98,8 @@ fn writing_proc_pid_mem_is_a_remote_thread_however_the_file_is_named() {
         let injector_tid = field(&lines, "injector tid ")[0];
         let tid = target.remote_tid();
 
-        let events = monitor.wait_for("the remote thread", |e| !remote_threads_in(e, target.pid).is_empty());
+        let events = monitor
+            .wait_for("the remote thread and its takeover", |e| detected(e, target.pid, tid, injector, &["proc-mem"]));
         let found = remote_threads_in(&events, target.pid);
         assert_eq!(found.len(), 1, "{mode}: {found:#?}");
         assert_eq!(found[0]["tid"], tid, "{mode}");
@@ -87,6 +107,46 @@ fn writing_proc_pid_mem_is_a_remote_thread_however_the_file_is_named() {
         assert_eq!(found[0]["creator_tid"], injector_tid, "{mode}");
         assert_eq!(found[0]["method"], "proc-mem", "{mode}");
         assert_eq!(tamper_methods(&events, target.pid, injector), ["proc-mem"], "{mode}");
+    }
+}
+
+/// The pending syscall of a seized thread rewritten into clone() with
+/// PTRACE_SET_SYSCALL_INFO: no register or memory write request is made,
+/// so the thread's being traced (or having been seized) is what makes it
+/// remote, whether the clone runs still traced ("stay") or after the
+/// injector detached ("detach").
+#[test]
+fn a_syscall_rewritten_into_clone_is_a_remote_thread_by_the_tracer() {
+    require_root!();
+    // "stay-late" clones 2 s after the seize: past a 1 s window, only the
+    // tracer still attached makes the thread remote.
+    for (mode, window) in [("detach", "10"), ("stay", "10"), ("stay-late", "1")] {
+        let monitor = Monitor::start(&["--remote-window-secs", window]);
+        let target = Target::start();
+        let (injector, lines) =
+            run_program(&program("inject_syscall_info"), &[&target.pid.to_string(), &target.landing, mode]);
+        if lines.iter().any(|l| l == "unsupported") {
+            eprintln!("skipped: this kernel has no PTRACE_SET_SYSCALL_INFO (Linux 6.16)");
+            return;
+        }
+        let injector_tid = field(&lines, "injector tid ")[0];
+        let tid = target.remote_tid();
+        if mode != "detach" {
+            assert_eq!(field(&lines, "cloned "), [tid], "{lines:?}");
+        }
+
+        let events = monitor.wait_for("the remote thread and its takeover", |e| {
+            detected(e, target.pid, tid, injector, &["ptrace-seize"])
+        });
+        let found = remote_threads_in(&events, target.pid);
+        assert_eq!(found.len(), 1, "{mode}: {found:#?}");
+        let remote = &found[0];
+        assert_eq!(remote["tid"], tid, "{mode}");
+        assert_eq!(remote["creator_pid"], injector, "{mode}");
+        assert_eq!(remote["creator_tid"], injector_tid, "{mode}");
+        assert_eq!(remote["target_creator_tid"], target.pid, "{mode}: the main thread made the clone");
+        assert_eq!(remote["method"], "ptrace-seize", "{mode}");
+        assert_eq!(tamper_methods(&events, target.pid, injector), ["ptrace-seize"], "{mode}");
     }
 }
 
@@ -124,6 +184,42 @@ fn gdb_calling_a_function_is_a_remote_thread_by_gdb_unless_allowed() {
     assert!(gdb.wait().unwrap().success());
     let events = monitor.wait_for("the thread", |e| of(e, "thread-create", target.pid).iter().any(|t| t["tid"] == tid));
     assert!(remote_threads_in(&events, target.pid).is_empty(), "allow-listed creator reported");
+}
+
+/// gdb's `call` makes a few hundred ptrace requests into its target: one
+/// `process-tamper` per method, each counting its repeats.
+#[test]
+fn one_gdb_call_is_one_tamper_event_per_method_with_a_count() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let target = Target::start();
+    let mut gdb = gdb_call(target.pid);
+    let gdb_pid = gdb.id();
+    let tid = target.remote_tid();
+    assert!(gdb.wait().unwrap().success());
+
+    monitor.wait_for("gdb's register writes", |e| detected(e, target.pid, tid, gdb_pid, &["ptrace-setregs"]));
+    // gdb is gone: anything more it caused is published within about a
+    // second; a repeat published on its own would show up by then.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let events = monitor.events();
+    let found = tampers(&events, target.pid, gdb_pid);
+    let mut methods = tamper_methods(&events, target.pid, gdb_pid);
+    methods.sort();
+    methods.dedup();
+    let of_method = |method: &str| found.iter().filter(|e| e["method"] == method).collect::<Vec<_>>();
+    // The register writes of the call come in one burst; gdb's other
+    // phases (attach, breakpoints in and out) may be more than a second
+    // apart on a busy machine, so at most one more event each.
+    let setregs = of_method("ptrace-setregs");
+    assert_eq!(setregs.len(), 1, "{found:#?}");
+    assert!(setregs[0]["count"].as_u64().unwrap() > 1, "{found:#?}");
+    assert_eq!(of_method("ptrace-attach").len(), 1, "{found:#?}");
+    assert_eq!(of_method("ptrace-attach")[0]["count"], 1, "{found:#?}");
+    assert!(found.len() <= 2 * methods.len(), "{found:#?}");
+    let total: u64 = found.iter().map(|e| e["count"].as_u64().unwrap()).sum();
+    eprintln!("one gdb call: {} process-tamper events for {total} takeovers: {methods:?}", found.len());
+    assert!(total > 10 * found.len() as u64, "{found:#?}");
 }
 
 #[test]

@@ -22,6 +22,28 @@ const volatile bool include_kernel_threads = false;
  * reader finds the data on its own short poll timeout. */
 const volatile __u64 wakeup_bytes = 65536;
 
+/*
+ * What the running kernel offers, found by the loader in the kernel's BTF
+ * (features.rs) and written here before load. The verifier sees these as
+ * constants and drops the branches a kernel cannot run, so one object
+ * loads everywhere; the kfuncs behind them are declared __weak, which lets
+ * libbpf load the object where they are missing.
+ */
+/* bpf_rdonly_cast (6.2): bpf_core_cast, direct loads through any pointer. */
+const volatile bool have_rdonly_cast = false;
+/* bpf_iter_task_vma_new/next/destroy (6.7): one pass over a task's VMAs. */
+const volatile bool have_vma_iter = false;
+
+/*
+ * Read `field` of `ptr`, a `type *` the verifier knows only as a number
+ * (kept in a map, or read with a helper). With bpf_rdonly_cast this is a
+ * direct load (no helper call; the cast itself is inlined by the verifier);
+ * without it, a CO-RE probe read. `field` may name a nested member
+ * (mnt.mnt_root), never follow a pointer: chain CORE_LOADs for that.
+ */
+#define CORE_LOAD(type, ptr, field) \
+	(have_rdonly_cast ? bpf_core_cast((ptr), type)->field : BPF_CORE_READ((type *)(ptr), field))
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 * 1024 * 1024); /* resized by user space */
@@ -92,16 +114,19 @@ static __always_inline __u32 pid_in_own_ns(struct pid *pid)
 	return BPF_CORE_READ(pid, numbers[level].nr);
 }
 
-/* Fill the common header. `task` is the task the event is about. Every
- * field beyond the pids is read with BPF_CORE_READ: a NULL on the way
- * (no nsproxy after exit_task_namespaces) reads as 0, never a fault. */
+/* Fill the common header. `task` is the task the event is about: a BTF
+ * pointer or one the verifier knows only as a number (CORE_LOAD reads
+ * both). Every field beyond the pids is read with BPF_CORE_READ: a NULL on
+ * the way (no nsproxy after exit_task_namespaces) reads as 0, never a
+ * fault. */
 static __always_inline void fill_header(struct record_header *h, __u32 kind, struct task_struct *task)
 {
 	h->kind = kind;
 	h->time_ns = bpf_ktime_get_boot_ns();
-	h->pid = task->tgid;
-	h->tid = task->pid;
-	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), task->group_leader->comm);
+	h->pid = CORE_LOAD(struct task_struct, task, tgid);
+	h->tid = CORE_LOAD(struct task_struct, task, pid);
+	struct task_struct *leader = CORE_LOAD(struct task_struct, task, group_leader);
+	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), &leader->comm);
 
 	/* de_thread gives a thread that exec'd its leader's start time, so
 	 * start_ns is the process's for its whole life. */

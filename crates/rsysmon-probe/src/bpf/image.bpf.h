@@ -45,13 +45,16 @@
  * extended downward one bpf_find_vma at a time, and the path is read under
  * one more lookup. Both only try-lock mmap_lock: when another thread holds
  * it for writing at that instant, the image cannot be resolved, and the
- * miss is counted (LOSS_IMAGE_LOOKUP_BUSY), never silent.
+ * miss is counted (LOSS_IMAGE_LOOKUP_BUSY), never silent. Kernels before
+ * 6.7 have no VMA iterator: there the anchor's VMA and its neighbours are
+ * found one bpf_find_vma (5.17) at a time, up and then down.
  */
 #ifndef RSYSMON_IMAGE_BPF_H
 #define RSYSMON_IMAGE_BPF_H
 
 #include "common.bpf.h"
 #include "path.bpf.h"
+#include "blocked_trees.bpf.h"
 
 #define PROT_READ 0x1
 #define PROT_EXEC 0x4
@@ -68,7 +71,8 @@
  * run reaches further down. */
 #define IMAGE_SCAN_MAX 64
 #define IMAGE_WALK_MAX 32
-/* mm->saved_auxv holds AT_VECTOR_SIZE words: this many (type, value) pairs. */
+/* mm->saved_auxv holds AT_VECTOR_SIZE words: at most this many (type,
+ * value) pairs (56 words since 6.4; 48 before). */
 #define AUXV_PAIRS 28
 
 /* Inode number of the daemon's mount namespace, set before load. */
@@ -79,7 +83,7 @@ const volatile __u64 page_size = 4096;
 /* Files whose code must never run, by identity; see struct blocked_file. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, BLOCKED_MAX);
 	__type(key, struct blocked_file);
 	__type(value, __u8);
 } blocked_files SEC(".maps");
@@ -135,9 +139,10 @@ struct image_scan {
 	__u8 via;            /* IMAGE_VIA_* of the lookup */
 };
 
-extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task, __u64 addr) __ksym;
-extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym;
-extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym;
+/* 6.7 and later; used only where the loader set have_vma_iter. */
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task, __u64 addr) __ksym __weak;
+extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -169,7 +174,7 @@ static __always_inline void note_exec(struct image_scan *s, struct vm_area_struc
  */
 static __always_inline bool in_other_mount_ns(struct file *file)
 {
-	struct vfsmount *vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	struct vfsmount *vfsmnt = BPF_CORE_READ(file_user_path(file), mnt);
 	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
 	unsigned long ns_ptr = (unsigned long)BPF_CORE_READ(mnt, mnt_ns);
 	struct mnt_namespace *ns = (void *)ns_ptr;
@@ -255,6 +260,51 @@ static __always_inline long step(struct image_scan *s, __u64 addr)
 	return s->found ? 0 : 1;
 }
 
+/* bpf_find_vma callback at `hi`: does the run go on upward? */
+static long neighbour_above(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return 0;
+	struct file *file = vma->vm_file;
+	if (!file || file->f_inode != s->inode || vma->vm_start != s->hi)
+		return 0;
+	s->hi = vma->vm_end;
+	note_exec(s, vma, vma->vm_start, s->hi);
+	s->found = 1;
+	return 0;
+}
+
+/* bpf_loop callback: extend the run one VMA up; 1 stops. */
+static long step_up(__u64 index, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return 1;
+	s->found = 0;
+	long err = bpf_find_vma(bpf_get_current_task_btf(), s->hi, neighbour_above, NULL, 0);
+	if (err == -EBUSY)
+		s->busy = 1;
+	return s->found ? 0 : 1;
+}
+
+/* bpf_find_vma callback on the anchor: the run starts as its VMA. */
+static long anchor_vma(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+{
+	struct image_scan *s = image_scan_state();
+	if (!s)
+		return 0;
+	struct file *file = vma->vm_file;
+	if (!file)
+		return 0; /* anonymous memory (a JIT): not an image */
+	s->inode = file->f_inode;
+	s->lo = vma->vm_start;
+	s->hi = vma->vm_end;
+	note_exec(s, vma, s->lo, s->hi);
+	check_anchor(s, vma);
+	return 0;
+}
+
 /* bpf_loop callback: extend the run one VMA down; 1 stops. */
 static long step_down(__u64 index, void *unused)
 {
@@ -267,11 +317,14 @@ static long step_down(__u64 index, void *unused)
 /*
  * Write the image's paths into the scratch record after its fixed part.
  * `file` must be pinned: by a VMA while mmap_lock is held around the call.
+ * The path is the one the process used (file_user_path: the overlay's, for
+ * a file on overlayfs); the path within the file system is the file's own
+ * (the layer's), which is where its device, the record's `dev`, has it.
  */
 static __always_inline void write_paths(struct image_scan *s, struct file *file)
 {
 	__u32 off = sizeof(struct image_load_record);
-	s->path_flags = append_path(&off, RECORD_PATH_MAX, &file->f_path);
+	s->path_flags = append_path(&off, RECORD_PATH_MAX, file_user_path(file));
 	s->path_len = off - sizeof(struct image_load_record);
 	s->fs_path_len = 0;
 	s->fs_path_flags = 0;
@@ -312,7 +365,8 @@ static __always_inline bool anchor_counts(struct image_scan *s, __u8 via)
 }
 
 /*
- * One upward pass over the VMAs from `from` (see scan_vma). When it is sure
+ * One upward pass over the VMAs from `from` (see scan_vma), on kernels with
+ * the VMA iterator. When it is sure
  * of the whole run and `write` is set, it also writes the paths: the
  * iterator holds mmap_lock until it is destroyed, which pins the file.
  */
@@ -342,19 +396,49 @@ static __always_inline void scan_pass(struct task_struct *task, struct image_sca
 	bpf_iter_task_vma_destroy(&it);
 }
 
-/* AT_BASE from the auxiliary vector the kernel just built: where the ELF
- * interpreter was loaded, or 0 for a program without one. */
+/*
+ * Kernels without the VMA iterator: the anchor's VMA, then its neighbours
+ * above one bpf_find_vma at a time (the caller walks below). Each lookup
+ * takes mmap_lock on its own; the paths are read under one more.
+ */
+static __always_inline void scan_lookups(struct task_struct *task, struct image_scan *s)
+{
+	s->inode = NULL;
+	s->reached = 0;
+	s->exec = 0;
+	s->any_exec = 0;
+	s->other_exec = 0;
+	s->steps = 0;
+	s->open_below = 1;
+	if (bpf_find_vma(task, s->anchor, anchor_vma, NULL, 0) == -EBUSY)
+		s->busy = 1;
+	if (s->reached && !s->busy)
+		bpf_loop(IMAGE_WALK_MAX, step_up, NULL, 0);
+}
+
+/*
+ * AT_BASE from the auxiliary vector the kernel just built: where the ELF
+ * interpreter was loaded, or 0 for a program without one.
+ *
+ * The vector's length differs between kernels (AT_VECTOR_SIZE: 48 words in
+ * 6.1, 56 in 6.18), and a direct load from an array whose size differs
+ * does not relocate; so each pair is read with a helper (the vector is
+ * read at exec, and AT_BASE comes within its first ten pairs), up to the
+ * running kernel's length: a CO-RE constant, so the reads past it, which
+ * libbpf poisons, are never reached.
+ */
 static __always_inline __u64 interpreter_base(struct mm_struct *mm)
 {
-	/* Unrolled, so every index is a constant and `mm`, a BTF pointer, is
-	 * read with direct loads. */
+	__u32 words = bpf_core_field_size(mm->saved_auxv) / sizeof(mm->saved_auxv[0]);
 #pragma unroll
 	for (int i = 0; i < AUXV_PAIRS; i++) {
-		unsigned long type = mm->saved_auxv[2 * i];
-		if (type == AT_NULL)
+		unsigned long pair[2];
+		if (2 * i + 1 >= words || bpf_core_read(pair, sizeof(pair), &mm->saved_auxv[2 * i]))
 			return 0;
-		if (type == AT_BASE)
-			return mm->saved_auxv[2 * i + 1];
+		if (pair[0] == AT_NULL)
+			return 0;
+		if (pair[0] == AT_BASE)
+			return pair[1];
 	}
 	return 0;
 }
@@ -382,7 +466,7 @@ static __always_inline bool judge(struct task_struct *task, struct image_scan *s
 {
 	if (!s->any_exec)
 		return false;
-	if (is_blocked(s->dev, s->ino)) {
+	if (is_blocked(s->dev, s->ino) || tree_blocks(s->file, via)) {
 		/* Delivered before the task returns to user space: not one
 		 * instruction of the file runs. */
 		bpf_send_signal(SIGKILL);
@@ -431,9 +515,13 @@ static __always_inline void image_mapped(struct task_struct *task, __u64 anchor,
 	s->busy = 0;
 	s->paths = 0;
 
-	scan_pass(task, s, from, true);
-	if (!s->reached && s->steps > IMAGE_SCAN_MAX && !s->busy)
-		scan_pass(task, s, anchor, false); /* the guess was far too low */
+	if (have_vma_iter) {
+		scan_pass(task, s, from, true);
+		if (!s->reached && s->steps > IMAGE_SCAN_MAX && !s->busy)
+			scan_pass(task, s, anchor, false); /* the guess was far too low */
+	} else {
+		scan_lookups(task, s);
+	}
 	if (s->busy)
 		goto busy;
 	if (!s->reached || !anchor_counts(s, via))

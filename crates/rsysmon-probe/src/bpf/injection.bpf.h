@@ -17,22 +17,28 @@
  * arguments are still in the caller's saved registers, and an exit probe
  * of a syscall nobody is making costs the rest of the machine nothing.
  *
- * Attaching (PTRACE_ATTACH/SEIZE) alone is reported but does not mark:
- * read-only tracers such as strace attach, and cannot make a thread.
+ * Attaching (PTRACE_ATTACH/SEIZE) marks the target thread too, unless the
+ * tracer is an ancestor of the target, and a thread created while its
+ * creator is traced by a non-ancestor is remote whatever the tracer asked
+ * for: a tracer can make a thread without writing registers or memory
+ * (PTRACE_SET_SYSCALL_INFO rewrites a pending syscall into clone). See
+ * tracer.bpf.h, which also documents the ancestor exemption as a hole.
  *
  * /proc/PID/mem is recognised by the file the open returned, not by the
  * name the caller passed: relative paths, /proc/self/../PID/mem, the
  * task/TID/mem alias, open, openat, openat2 and creat all come to the same
  * proc inode, which names the target's struct pid.
  *
- * Pids passed to ptrace and process_vm_writev are taken in the initial pid
- * namespace (bpf_task_from_pid): a tracer inside a container is attributed
- * right, but its target id is looked up as a host pid.
+ * Pids passed to ptrace and process_vm_writev are looked up as the kernel
+ * does, in the caller's pid namespace (task_by_vpid below walks that
+ * namespace's pid tree, which every supported kernel has; no kfunc), so a
+ * tracer inside a container is attributed right and its target too.
  */
 #ifndef RSYSMON_INJECTION_BPF_H
 #define RSYSMON_INJECTION_BPF_H
 
 #include "common.bpf.h"
+#include "tracer.bpf.h"
 
 #define PTRACE_POKETEXT 4
 #define PTRACE_POKEDATA 5
@@ -46,8 +52,14 @@
 #define FMODE_WRITE 0x2
 #define PROC_SUPER_MAGIC 0x9fa0
 
-extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
-extern void bpf_task_release(struct task_struct *p) __ksym;
+/* The pid tree of a pid namespace: an IDR, i.e. a radix tree whose internal
+ * nodes are tagged pointers (lib/radix-tree.c). */
+#define RADIX_TREE_MAP_SHIFT 6
+#define RADIX_TREE_MAP_MASK ((1UL << RADIX_TREE_MAP_SHIFT) - 1)
+#define RADIX_TREE_ENTRY_MASK 3UL
+#define RADIX_TREE_INTERNAL_NODE 2UL
+/* pid_max is at most 2^22: four levels of six bits. */
+#define PID_TREE_LEVELS 4
 
 /* How long a takeover makes new threads of its target remote. */
 const volatile __u64 remote_window_ns = 10ULL * 1000 * 1000 * 1000;
@@ -68,43 +80,99 @@ struct {
 	__type(value, struct takeover);
 } takeovers SEC(".maps");
 
-/*
- * The current thread has just written into (or attached to) the task with
- * host id `target_id`: report it and, for writes, mark the target. Writing
- * to one's own process is not tampering.
- */
-static __always_inline void tampered(__u32 target_id, __u32 method, bool whole_process)
+/* The pid namespace the current task sees pids in: task_active_pid_ns(),
+ * the namespace of its own pid's deepest level. */
+static __always_inline struct pid_namespace *current_pid_ns(void)
 {
-	struct task_struct *target = bpf_task_from_pid(target_id);
+	struct task_struct *current = bpf_get_current_task_btf();
+	struct pid *pid = BPF_CORE_READ(current, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct pid_namespace *ns = NULL;
+	unsigned long at = (unsigned long)pid + bpf_core_field_offset(struct pid, numbers) +
+			   (level & 31) * bpf_core_type_size(struct upid) + bpf_core_field_offset(struct upid, ns);
+	bpf_probe_read_kernel(&ns, sizeof(ns), (void *)at);
+	return ns;
+}
+
+/* The task a struct pid names as a thread (pid_task(pid, PIDTYPE_PID)), as
+ * a number: read its fields with CORE_LOAD. NULL once it has been reaped. */
+static __always_inline struct task_struct *task_of_pid(struct pid *pid)
+{
+	struct hlist_node *first = BPF_CORE_READ(pid, tasks[PIDTYPE_PID].first);
+	if (!first)
+		return NULL;
+	return (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
+}
+
+/*
+ * find_task_by_vpid(nr): the thread whose id the caller sees as `nr`,
+ * found in the caller's pid namespace's IDR (radix_tree_lookup by hand).
+ * Programs run under RCU, which keeps the tree's nodes, the struct pid and
+ * the task from being freed while they are read.
+ */
+static __always_inline struct task_struct *task_by_vpid(__u32 nr)
+{
+	struct pid_namespace *ns = current_pid_ns();
+	if (!ns)
+		return NULL;
+	unsigned long entry = (unsigned long)BPF_CORE_READ(ns, idr.idr_rt.xa_head);
+	bool in_tree = false;
+#pragma unroll
+	for (int i = 0; i < PID_TREE_LEVELS + 1; i++) {
+		if ((entry & RADIX_TREE_ENTRY_MASK) != RADIX_TREE_INTERNAL_NODE)
+			break;
+		struct xa_node *node = (void *)(entry - RADIX_TREE_INTERNAL_NODE);
+		__u8 shift = BPF_CORE_READ(node, shift);
+		if (shift > 30 || (!in_tree && ((__u64)nr >> shift) > RADIX_TREE_MAP_MASK))
+			return NULL; /* beyond the tree's largest index */
+		in_tree = true;
+		unsigned long slot = (unsigned long)node + bpf_core_field_offset(struct xa_node, slots) +
+				     (((__u64)nr >> shift) & RADIX_TREE_MAP_MASK) * sizeof(void *);
+		if (bpf_probe_read_kernel(&entry, sizeof(entry), (void *)slot))
+			return NULL;
+		if (shift == 0)
+			break;
+	}
+	/* Not a leaf: a missing entry, a retry entry, or a tree deeper than
+	 * any pid needs. */
+	if (!in_tree || !entry || (entry & RADIX_TREE_ENTRY_MASK))
+		return NULL;
+	return task_of_pid((struct pid *)entry);
+}
+
+/*
+ * The current thread has just written into (or attached to) `target`, a
+ * task found by task_by_vpid or task_of_pid: report it and, for writes,
+ * mark the target. Writing to one's own process is not tampering.
+ */
+static __always_inline void tampered(struct task_struct *target, __u32 method, bool whole_process)
+{
 	if (!target)
 		return;
-	__u32 target_tgid = BPF_CORE_READ(target, tgid);
-	__u32 target_tid = BPF_CORE_READ(target, pid);
+	__u32 target_tgid = CORE_LOAD(struct task_struct, target, tgid);
+	__u32 target_tid = CORE_LOAD(struct task_struct, target, pid);
 	struct task_struct *current = bpf_get_current_task_btf();
 	__u32 my_tgid = current->tgid;
 	__u32 my_tid = current->pid;
-	if (target_tgid == my_tgid) {
-		bpf_task_release(target);
+	if (target_tgid == my_tgid)
 		return;
-	}
+	/* Attaching marks unless the tracer started the target's line itself. */
+	bool attach = method == TAMPER_PTRACE_ATTACH || method == TAMPER_PTRACE_SEIZE;
+	bool mark = !attach || !is_ancestor(target, my_tgid);
 
 	__u8 *buf = scratch_buf();
-	if (!buf) {
-		bpf_task_release(target);
+	if (!buf)
 		return;
-	}
 	struct tamper_record *rec = (void *)buf;
 	fill_header(&rec->header, RECORD_PROCESS_TAMPER, target);
-	bpf_task_release(target);
 	rec->creator_pid = my_tgid;
 	rec->creator_tid = my_tid;
-	bpf_probe_read_kernel_str(rec->creator_comm, sizeof(rec->creator_comm),
-				  BPF_CORE_READ(current, group_leader, comm));
+	bpf_probe_read_kernel_str(rec->creator_comm, sizeof(rec->creator_comm), current->group_leader->comm);
 	rec->method = method;
 	rec->_pad = 0;
 	rec->header.size = sizeof(*rec);
 
-	if (method != TAMPER_PTRACE_ATTACH && method != TAMPER_PTRACE_SEIZE) {
+	if (mark) {
 		struct takeover t = {
 			.time_ns = rec->header.time_ns,
 			.creator_pid = my_tgid,
@@ -133,26 +201,32 @@ int on_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 	long request = PT_REGS_PARM1_SYSCALL(regs);
 	__u32 target = PT_REGS_PARM2_SYSCALL(regs);
 
+	__u32 method;
+	bool whole_process = false;
 	switch (request) {
 	case PTRACE_POKETEXT:
 	case PTRACE_POKEDATA:
-		tampered(target, TAMPER_PTRACE_POKE, true);
+		method = TAMPER_PTRACE_POKE;
+		whole_process = true;
 		break;
 	case PTRACE_POKEUSR:
-		tampered(target, TAMPER_PTRACE_POKE, false);
+		method = TAMPER_PTRACE_POKE;
 		break;
 	case PTRACE_SETREGS:
 	case PTRACE_SETFPREGS:
 	case PTRACE_SETREGSET:
-		tampered(target, TAMPER_PTRACE_SETREGS, false);
+		method = TAMPER_PTRACE_SETREGS;
 		break;
 	case PTRACE_ATTACH:
-		tampered(target, TAMPER_PTRACE_ATTACH, false);
+		method = TAMPER_PTRACE_ATTACH;
 		break;
 	case PTRACE_SEIZE:
-		tampered(target, TAMPER_PTRACE_SEIZE, false);
+		method = TAMPER_PTRACE_SEIZE;
 		break;
+	default:
+		return 0;
 	}
+	tampered(task_by_vpid(target), method, whole_process);
 	return 0;
 }
 
@@ -161,7 +235,7 @@ int on_vm_writev_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	if (ctx->ret <= 0)
 		return 0; /* failed, or 0 bytes written: nothing touched */
-	tampered(PT_REGS_PARM1_SYSCALL(syscall_regs()), TAMPER_PROCESS_VM_WRITEV, true);
+	tampered(task_by_vpid(PT_REGS_PARM1_SYSCALL(syscall_regs())), TAMPER_PROCESS_VM_WRITEV, true);
 	return 0;
 }
 
@@ -179,12 +253,13 @@ static __always_inline void opened(long fd)
 	struct file **fds = fdt->fd;
 	struct file *slot = NULL;
 	bpf_core_read(&slot, sizeof(slot), &fds[fd]);
-	/* A number to the verifier until cast back to its kernel type. */
-	struct file *file = bpf_core_cast(slot, struct file);
-	if (!slot || !(file->f_mode & FMODE_WRITE))
+	/* A number to the verifier: read with CORE_LOAD. */
+	struct file *file = slot;
+	if (!file || !(CORE_LOAD(struct file, file, f_mode) & FMODE_WRITE))
 		return;
-	struct inode *inode = file->f_inode;
-	if (inode->i_sb->s_magic != PROC_SUPER_MAGIC)
+	struct inode *inode = CORE_LOAD(struct file, file, f_inode);
+	struct super_block *sb = CORE_LOAD(struct inode, inode, i_sb);
+	if (CORE_LOAD(struct super_block, sb, s_magic) != PROC_SUPER_MAGIC)
 		return;
 	struct qstr name = BPF_CORE_READ(file, f_path.dentry, d_name);
 	char text[4] = {};
@@ -196,7 +271,7 @@ static __always_inline void opened(long fd)
 	struct pid *pid = BPF_CORE_READ(pi, pid);
 	if (!pid)
 		return; /* some other "mem" under /proc */
-	tampered(BPF_CORE_READ(pid, numbers[0].nr), TAMPER_PROC_MEM, true);
+	tampered(task_of_pid(pid), TAMPER_PROC_MEM, true);
 }
 
 /* open and openat say in their flags whether the file may be written: most
@@ -245,19 +320,28 @@ int on_creat_exit(struct trace_event_raw_sys_exit *ctx)
 }
 #endif
 
-/* Called by the fork probe for a new thread `child` created by `current`. */
+/*
+ * Called by the fork probe for a new thread `child` created by `current`.
+ * A recent takeover names the most specific method; without one, a creator
+ * traced right now by a non-ancestor makes the thread remote (tracer.bpf.h),
+ * with the time of the thread's creation as the takeover's.
+ */
 static __always_inline void check_remote_thread(struct task_struct *current, struct task_struct *child)
 {
 	__u32 creator_tid = current->pid;
 	__u32 tgid = current->tgid;
-	struct takeover *t = bpf_map_lookup_elem(&takeovers, &creator_tid);
-	if (!t)
-		t = bpf_map_lookup_elem(&takeovers, &tgid);
-	if (!t)
-		return;
 	__u64 now = bpf_ktime_get_boot_ns();
-	if (now - t->time_ns > remote_window_ns)
-		return;
+	struct takeover *t = bpf_map_lookup_elem(&takeovers, &creator_tid);
+	if (!t || now - t->time_ns > remote_window_ns)
+		t = bpf_map_lookup_elem(&takeovers, &tgid);
+	struct takeover traced;
+	if (!t || now - t->time_ns > remote_window_ns) {
+		if (!traced_by_stranger(current, &traced.creator_pid, &traced.creator_tid, &traced.method,
+					traced.creator_comm))
+			return;
+		traced.time_ns = now;
+		t = &traced;
+	}
 
 	__u8 *buf = scratch_buf();
 	if (!buf)

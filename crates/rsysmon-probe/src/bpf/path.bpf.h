@@ -58,24 +58,24 @@ static long path_step(__u64 index, void *unused)
 	struct path_walk *w = path_walk_state();
 	if (!w)
 		return 1;
-	/* The pointers kept in the map are plain numbers to the verifier; cast
-	 * back to kernel types, their fields are read with direct (faulting-
-	 * safe) loads rather than a helper call each. */
-	struct dentry *dentry = bpf_core_cast(w->dentry, struct dentry);
-	struct mount *mnt = bpf_core_cast(w->mnt, struct mount);
-	struct dentry *mnt_root = mnt->mnt.mnt_root;
+	/* The pointers kept in the map are plain numbers to the verifier:
+	 * CORE_LOAD reads their fields with direct (faulting-safe) loads where
+	 * the kernel can cast them back to kernel types. */
+	struct dentry *dentry = w->dentry;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = CORE_LOAD(struct mount, mnt, mnt.mnt_root);
 
 	if (dentry == mnt_root && !w->within_fs) {
-		struct mount *mnt_parent = mnt->mnt_parent;
+		struct mount *mnt_parent = CORE_LOAD(struct mount, mnt, mnt_parent);
 
 		if (mnt_parent == mnt)
 			return 1; /* root of the mount tree */
-		w->dentry = mnt->mnt_mountpoint;
+		w->dentry = CORE_LOAD(struct mount, mnt, mnt_mountpoint);
 		w->mnt = mnt_parent;
 		return 0;
 	}
 
-	struct dentry *parent = dentry->d_parent;
+	struct dentry *parent = CORE_LOAD(struct dentry, dentry, d_parent);
 	/* A file that is its own parent without being its mount's root is a
 	 * pseudo file (d_alloc_pseudo: memfd, shm): in no directory, known by
 	 * its name alone, and shown deleted, as the kernel's simple_dname does
@@ -95,7 +95,7 @@ static long path_step(__u64 index, void *unused)
 		w->flags |= PATH_TRUNCATED;
 		return 1;
 	}
-	const unsigned char *name = dentry->d_name.name;
+	const unsigned char *name = CORE_LOAD(struct dentry, dentry, d_name.name);
 	long n = bpf_probe_read_kernel_str(buf + (off & VAR_MASK), NAME_READ_MAX, name);
 	if (n <= 0) {
 		w->flags |= PATH_TRUNCATED;
@@ -153,6 +153,39 @@ static __always_inline __u8 walk_path(__u32 *off, __u32 limit, const struct path
 static __always_inline __u8 append_path(__u32 *off, __u32 limit, const struct path *path)
 {
 	return walk_path(off, limit, path, false);
+}
+
+/*
+ * f_mode bit of a file embedded in a struct backing_file (an overlayfs or
+ * FUSE-passthrough file opened on the layer below): 1 << 25 in 6.8-6.13,
+ * 1 << 24 since 6.14, which renumbered the fsnotify bits.
+ */
+extern int LINUX_KERNEL_VERSION __kconfig;
+#define FMODE_BACKING_BEFORE_6_14 (1U << 25)
+#define FMODE_BACKING_SINCE_6_14 (1U << 24)
+
+/*
+ * The path a process used to reach `file`: what /proc/PID/maps shows for
+ * a mapping of it (the kernel's file_user_path()).
+ *
+ * A mapping of a file on overlayfs holds the backing file: since 6.8 its
+ * f_path is the file in the layer (upper or lower directory), and the
+ * overlay path the process opened is the backing_file's user_path. Before
+ * 6.8 (no user_path in struct backing_file, or no backing_file at all as
+ * on 6.1) the backing file's f_path already is the overlay path. The
+ * struct is read through CO-RE, so a kernel without it drops this branch.
+ */
+static __always_inline const struct path *file_user_path(struct file *file)
+{
+	if (bpf_core_field_exists(struct backing_file, user_path)) {
+		unsigned int backing = LINUX_KERNEL_VERSION >= KERNEL_VERSION(6, 14, 0) ? FMODE_BACKING_SINCE_6_14
+											  : FMODE_BACKING_BEFORE_6_14;
+		if (BPF_CORE_READ(file, f_mode) & backing) {
+			struct backing_file *bf = container_of(file, struct backing_file, file);
+			return &bf->user_path;
+		}
+	}
+	return &file->f_path;
 }
 
 #endif /* RSYSMON_PATH_BPF_H */

@@ -132,21 +132,16 @@ int BPF_PROG(on_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 }
 
 /*
- * sched_process_exit fires in the dying task after exit_mm. `group_dead` is
- * true for the last live thread of the group: that is the process exit; any
- * other is a thread exit. The status of a process is the group's exit code
- * when the group was told to exit (exit_group, a fatal signal), else the
- * task's own.
+ * sched_process_exit fires in the dying task after exit_mm. The last live
+ * thread of the group is the process exit; any other is a thread exit. The
+ * status of a process is the group's exit code when the group was told to
+ * exit (exit_group, a fatal signal), else the task's own.
  */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(on_exit, struct task_struct *task, bool group_dead)
+static __always_inline void report_exit(struct task_struct *task, bool group_dead)
 {
-	if (!include_kernel_threads && is_kernel_thread(task))
-		return 0;
-
 	__u8 *buf = scratch_buf();
 	if (!buf)
-		return 0;
+		return;
 
 	struct exit_record *rec = (void *)buf;
 	fill_header(&rec->header, group_dead ? RECORD_PROCESS_EXIT : RECORD_THREAD_EXIT, task);
@@ -161,6 +156,57 @@ int BPF_PROG(on_exit, struct task_struct *task, bool group_dead)
 	rec->start_time_ns = task->start_boottime;
 	rec->header.size = sizeof(*rec);
 	submit(rec, sizeof(*rec));
+}
+
+/* Where the tracepoint says which thread is the last (6.16 and later):
+ * `group_dead`. The loader picks this program or the next, never both. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *task, bool group_dead)
+{
+	if (!include_kernel_threads && is_kernel_thread(task))
+		return 0;
+	report_exit(task, group_dead);
+	return 0;
+}
+
+/* One process's exit, claimed once (see on_exit_live). */
+struct group_exit_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 leader_start_ns; /* tells a reused tgid apart */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct group_exit_key);
+	__type(value, __u8);
+} group_exits SEC(".maps");
+
+/*
+ * Older kernels' sched_process_exit has the task alone. do_exit has
+ * already decremented signal->live, and the thread that took it to zero
+ * is the last. A thread that exits at the same instant may also read zero,
+ * so the first of them to claim the process in `group_exits` reports the
+ * process exit and any other a thread exit: one process exit per process,
+ * as with group_dead.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit_live, struct task_struct *task)
+{
+	if (!include_kernel_threads && is_kernel_thread(task))
+		return 0;
+	bool group_dead = false;
+	struct signal_struct *sig = task->signal;
+	if (sig->live.counter == 0) {
+		struct group_exit_key key = {
+			.tgid = task->tgid,
+			.leader_start_ns = task->group_leader->start_boottime,
+		};
+		__u8 one = 1;
+		group_dead = bpf_map_update_elem(&group_exits, &key, &one, BPF_NOEXIST) == 0;
+	}
+	report_exit(task, group_dead);
 	return 0;
 }
 

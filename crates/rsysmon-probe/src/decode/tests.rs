@@ -266,3 +266,13 @@ fn image_load_with_bad_via_or_stray_fs_path_is_rejected() {
         assert!(decode(&bytes[..len]).is_err(), "accepted {len} of {} bytes", bytes.len());
     }
 }
+
+#[test]
+fn comm_stops_at_the_first_nul_or_the_end_and_replaces_bad_bytes() {
+    let raw =
+        |bytes: &[u8]| -> Vec<std::os::raw::c_char> { bytes.iter().map(|&b| b as std::os::raw::c_char).collect() };
+    assert_eq!(super::comm(&raw(b"bash\0junk\0\0\0\0\0\0\0")), "bash");
+    assert_eq!(super::comm(&raw(b"sixteen-letters!")), "sixteen-letters!");
+    assert_eq!(super::comm(&raw(b"a\xffb\0")), "a\u{fffd}b");
+    assert_eq!(super::comm(&raw(b"\0")), "");
+}

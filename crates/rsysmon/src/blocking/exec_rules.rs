@@ -1,45 +1,67 @@
 //! The blocking rules of a running monitor, and every place they live.
 //!
 //! A rule set is enforced in two places that must agree: the fanotify
-//! blocker (execve by path and identity) and the kernel's `blocked_files`
-//! map (the same files reached without execve: `ld.so FILE`, dlopen, mmap).
-//! The daemon also keeps it in its rule file. Every change goes through
-//! here: it is validated, written to the file (atomically, before anything
-//! else changes: a failed write changes nothing), published to the blocker,
-//! the blocker's cache of allowed files is flushed, then the change is
-//! mirrored into the kernel map.
+//! blocker (execve by path and identity) and the kernel's lists
+//! (`kernel_lists`: the same files and trees reached without execve:
+//! `ld.so FILE`, dlopen, mmap). The daemon also keeps it in its rule file.
+//! Every change goes through here: it is validated, put into the kernel,
+//! written to the file, and only then published to the blocker, whose cache
+//! of allowed files is flushed. A step that fails undoes the ones before,
+//! so a refused rule is nowhere: never listed but not enforced.
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
-use rsysmon_blocker::{shared, store, AllowCache, ExecRule, Protected, RuleSet, SharedRules};
-use rsysmon_fs::FileId;
-use rsysmon_probe::BlockedFiles;
+use rsysmon_blocker::{shared, AllowCache, ExecRule, Protected, RuleSet, RuleStore, SharedRules};
+
+use crate::blocking::kernel_lists::KernelLists;
 
 /// The rules in force, and where they are kept.
 pub struct ExecRules {
     shared: SharedRules,
-    /// Where the rules persist; `None` for `rsysmon run --block`.
-    file: Option<PathBuf>,
-    kernel: BlockedFiles,
+    /// What a change updates besides the shared set; its lock makes one
+    /// writer at a time: read, change, enforce, save, publish.
+    writer: Mutex<Writer>,
     protected: Protected,
-    /// One writer at a time: read, change, save, publish.
-    writer: Mutex<()>,
     /// The blocker's kernel cache of allowed files, flushed on every change.
     cache: OnceLock<AllowCache>,
 }
 
-impl ExecRules {
-    /// Enforce `rules` from now on, mirroring their files into `kernel`.
-    pub fn new(rules: RuleSet, file: Option<PathBuf>, kernel: BlockedFiles) -> anyhow::Result<ExecRules> {
-        let protected = Protected::this_process().context("cannot find rsysmon's own executable to protect it")?;
-        for identity in rules.file_identities() {
-            kernel.block(identity)?;
+struct Writer {
+    kernel: KernelLists,
+    /// Where the rules persist; `None` for `rsysmon run --block`.
+    file: Option<PathBuf>,
+    /// The rule file's log, opened at the first change.
+    store: Option<RuleStore>,
+}
+
+impl Writer {
+    /// The rule store, if rules persist.
+    fn store(&mut self) -> anyhow::Result<Option<&mut RuleStore>> {
+        if self.store.is_none() {
+            if let Some(file) = &self.file {
+                self.store = Some(RuleStore::open(file)?);
+            }
         }
-        Ok(ExecRules { shared: shared(rules), file, kernel, protected, writer: Mutex::new(()), cache: OnceLock::new() })
+        Ok(self.store.as_mut())
+    }
+}
+
+impl ExecRules {
+    /// Enforce `rules` from now on, mirroring them into `kernel`. A rule
+    /// the kernel cannot take is reported and still enforced at execve: a
+    /// daemon never fails to start because of a rule it accepted before.
+    pub fn new(rules: RuleSet, file: Option<PathBuf>, mut kernel: KernelLists) -> anyhow::Result<ExecRules> {
+        let protected = Protected::this_process().context("cannot find rsysmon's own executable to protect it")?;
+        for rule in rules.list() {
+            if let Err(e) = kernel.enforce(rule) {
+                eprintln!("rsysmon: rule {rule} is enforced at execve only: {e}");
+            }
+        }
+        let writer = Mutex::new(Writer { kernel, file, store: None });
+        Ok(ExecRules { shared: shared(rules), writer, protected, cache: OnceLock::new() })
     }
 
     /// Flush `cache` whenever the rules change (the blocker's, once started).
@@ -58,7 +80,9 @@ impl ExecRules {
     }
 
     /// Add a rule: a file path, a directory ending in `/`, `sha256:HEX`,
-    /// or (with `glob`) a pattern. Returns the rule's text.
+    /// or (with `glob`) a pattern. Returns the rule's text. A rule that
+    /// cannot be enforced everywhere (the kernel's list is full, the rule
+    /// file cannot be written) is refused and changes nothing.
     pub fn add(&self, text: &str, glob: bool) -> anyhow::Result<String> {
         let rule = if glob {
             ExecRule::glob(OsStr::new(text), &self.protected)?
@@ -68,40 +92,38 @@ impl ExecRules {
             ExecRule::path(OsStr::new(text), &self.protected)?
         };
         let shown = rule.to_string();
-        self.change(|set| Ok(set.add(rule)?))?;
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // A copy shares its indexes with the set in force: O(1).
+        let mut new = (*self.shared.load_full()).clone();
+        new.add(rule.clone())?;
+        writer.kernel.enforce(&rule)?;
+        let saved = writer.store().and_then(|store| Ok(store.map(|s| s.added(&rule, &new)).transpose()?));
+        if let Err(e) = saved {
+            let _ = writer.kernel.release(&rule);
+            return Err(e);
+        }
+        self.publish(new);
         Ok(shown)
     }
 
     /// Remove the rule with this text. Returns the text removed.
     pub fn remove(&self, text: &str) -> anyhow::Result<String> {
-        let mut removed = String::new();
-        self.change(|set| {
-            removed = set.remove(OsStr::new(text))?.to_string();
-            Ok(())
-        })?;
-        Ok(removed)
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut new = (*self.shared.load_full()).clone();
+        let removed = new.remove(OsStr::new(text))?;
+        let shown = removed.to_string();
+        if let Some(store) = writer.store()? {
+            store.removed(&shown, &new)?;
+        }
+        self.publish(new);
+        writer.kernel.release(&removed)?;
+        Ok(shown)
     }
 
-    fn change(&self, edit: impl FnOnce(&mut RuleSet) -> anyhow::Result<()>) -> anyhow::Result<()> {
-        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self.shared.load_full();
-        let mut new = (*old).clone();
-        edit(&mut new)?;
-        if let Some(file) = &self.file {
-            store::save(file, &new)?;
-        }
-        let before: HashSet<FileId> = old.file_identities().collect();
-        let after: HashSet<FileId> = new.file_identities().collect();
-        self.shared.store(Arc::new(new));
+    fn publish(&self, rules: RuleSet) {
+        self.shared.store(Arc::new(rules));
         if let Some(cache) = self.cache.get() {
             cache.rules_changed();
         }
-        for identity in after.difference(&before) {
-            self.kernel.block(*identity)?;
-        }
-        for identity in before.difference(&after) {
-            self.kernel.unblock(*identity)?;
-        }
-        Ok(())
     }
 }

@@ -10,9 +10,12 @@
 //! refused.
 
 pub mod exec_rules;
+pub mod kernel_lists;
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rsysmon_blocker::{BlockedExec, Blocker, ExecRule, Protected, RuleSet};
@@ -25,7 +28,12 @@ use crate::sensor::Sensor;
 pub struct Blocking {
     pub blocker: Blocker,
     pub refusals: Receiver<BlockedExec>,
+    /// Unreadable exec events already reported, and when last.
+    reported_unreadable: Cell<(u64, Option<Instant>)>,
 }
+
+/// How often a run of unreadable exec events is logged at most.
+const REPORT_UNREADABLE_EVERY: Duration = Duration::from_secs(10);
 
 /// The rules from `--block` and `--block-glob`, or None when there are none.
 pub fn rules(paths: &[OsString], globs: &[OsString]) -> anyhow::Result<Option<RuleSet>> {
@@ -54,9 +62,27 @@ impl Blocking {
             hub.publish(sensor.on_blocked_exec(blocked));
         }
         if !self.blocker.is_running() {
-            anyhow::bail!("the exec blocker stopped; execs are no longer checked");
+            anyhow::bail!("the exec blocker stopped; execs are no longer checked (fanotify fails open)");
         }
+        self.report_unreadable();
         Ok(())
+    }
+
+    /// Say, at most every few seconds, that execs were denied because their
+    /// events could not be read (the decider itself never logs).
+    fn report_unreadable(&self) {
+        let (count, errno) = self.blocker.unreadable();
+        let (reported, last) = self.reported_unreadable.get();
+        if count == reported || last.is_some_and(|t| t.elapsed() < REPORT_UNREADABLE_EVERY) {
+            return;
+        }
+        let why = nix::errno::Errno::from_raw(errno);
+        tracing::warn!(
+            "exec blocker: {} exec events could not be read ({why}); the kernel denied those execs (fail closed) \
+             and the blocker goes on",
+            count - reported
+        );
+        self.reported_unreadable.set((count, Some(Instant::now())));
     }
 }
 
@@ -74,5 +100,5 @@ pub fn start(rules: &ExecRules) -> anyhow::Result<Blocking> {
         eprintln!("rsysmon: blocking: not watching {} (exec permission marks refused)", skipped.join(", "));
     }
     rules.attach_cache(blocker.allow_cache());
-    Ok(Blocking { blocker, refusals })
+    Ok(Blocking { blocker, refusals, reported_unreadable: Cell::new((0, None)) })
 }

@@ -1,6 +1,7 @@
 //! The command line.
 
 use std::ffi::OsString;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -9,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use rsysmon_event::EventKind;
 
 use crate::pipeline::config::{
-    Config, DEFAULT_CONFIG, DEFAULT_SOCKET, QUEUE_EVENTS, REMOTE_WINDOW_SECS, RING_BUFFER_KIB,
+    check_range, Config, DEFAULT_CONFIG, DEFAULT_SOCKET, QUEUE_EVENTS, REMOTE_WINDOW_SECS, RING_BUFFER_KIB,
 };
 
 const ABOUT: &str = "Linux system-activity monitor and execution blocker: processes, threads, executable images \
@@ -183,28 +184,32 @@ pub struct PipelineArgs {
     /// Events kept in the queue before the oldest are dropped: for `run`,
     /// waiting for output; for the daemon, for `rsysmon events` (overrides
     /// queue.max_events).
-    #[arg(long, value_name = "EVENTS",
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(QUEUE_EVENTS))]
+    #[arg(long, value_name = "EVENTS", value_parser = ranged::<usize>("queue.max_events", QUEUE_EVENTS))]
     pub queue_size: Option<usize>,
 
     /// Size of the kernel ring buffer in KiB (rounded up to a power of two,
     /// at least 4). Larger absorbs longer bursts (overrides
     /// probes.ring_buffer_kib).
-    #[arg(long, value_name = "KIB",
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(RING_BUFFER_KIB))]
+    #[arg(long, value_name = "KIB", value_parser = ranged::<usize>("probes.ring_buffer_kib", RING_BUFFER_KIB))]
     pub ring_buffer_kib: Option<usize>,
 
     /// Seconds after a takeover (ptrace write, process_vm_writev,
     /// /proc/PID/mem write) during which a new thread in the target is
     /// reported as a remote thread (overrides
     /// remote_threads.window_secs).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(REMOTE_WINDOW_SECS))]
+    #[arg(long, value_name = "SECS", value_parser = ranged::<u64>("remote_threads.window_secs", REMOTE_WINDOW_SECS))]
     pub remote_window_secs: Option<u64>,
 
     /// Do not report remote threads created by this executable (absolute
     /// path, repeatable), e.g. /usr/bin/gdb (added to remote_threads.allow).
     #[arg(long, value_name = "EXE")]
     pub allow_remote_creator: Vec<String>,
+
+    /// Refuse to start unless these capabilities run too (comma-separated
+    /// or repeated): image-load, injection, blocking. Process and thread
+    /// events are always required (added to probes.require).
+    #[arg(long, value_name = "CAPABILITY", value_delimiter = ',')]
+    pub require: Vec<String>,
 }
 
 impl PipelineArgs {
@@ -229,8 +234,22 @@ impl PipelineArgs {
             config.remote_threads.window_secs = secs;
         }
         config.remote_threads.allow.extend(self.allow_remote_creator.iter().cloned());
+        config.probes.require.extend(self.require.iter().cloned());
         config.validate().context("invalid settings")?;
         Ok(config)
+    }
+}
+
+/// The parser of a flag that overrides the number `key`: the same range
+/// and the same message as for the key in the file.
+fn ranged<T: TryFrom<u64>>(
+    key: &'static str,
+    range: RangeInclusive<u64>,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+    move |text: &str| {
+        let value: u64 = text.parse().map_err(|_| format!("{key}: must be a whole number, not {text:?}"))?;
+        check_range(key, value, &range).map_err(|e| e.to_string())?;
+        T::try_from(value).map_err(|_| format!("{key}: {value} is too large for this machine"))
     }
 }
 
@@ -240,6 +259,11 @@ pub struct SocketArg {
     /// The daemon's control socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub socket: PathBuf,
+    /// The uid the daemon must run as. The client checks the process
+    /// listening on the socket (SO_PEERCRED) before it sends anything, so
+    /// a fake daemon started by another user is refused.
+    #[arg(long, value_name = "UID", default_value_t = 0)]
+    pub daemon_uid: u32,
 }
 
 /// Which events a client wants, and in what form.
@@ -359,6 +383,16 @@ mod tests {
         assert_eq!(args.filter.kind, [EventKind::ProcessExec, EventKind::ThreadExit]);
         let err = Cli::try_parse_from(["rsysmon", "run", "--kind", "nope"]).unwrap_err().to_string();
         assert!(err.contains("unknown event kind"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_flags_are_refused_like_the_file_keys() {
+        let err = Cli::try_parse_from(["rsysmon", "daemon", "--queue-size", "0"]).unwrap_err().to_string();
+        assert!(err.contains("queue.max_events: must be at least 1 and at most 10000000, not 0"), "{err}");
+        let err = Cli::try_parse_from(["rsysmon", "run", "--remote-window-secs", "99999999"]).unwrap_err().to_string();
+        assert!(err.contains("remote_threads.window_secs: must be at least 1"), "{err}");
+        let err = Cli::try_parse_from(["rsysmon", "run", "--ring-buffer-kib", "lots"]).unwrap_err().to_string();
+        assert!(err.contains("probes.ring_buffer_kib: must be a whole number"), "{err}");
     }
 
     #[test]

@@ -11,31 +11,31 @@ use std::path::Path;
 use anyhow::Context;
 use serde::de::DeserializeOwned;
 
-use crate::cli::{BlockCommand, EventsArgs, RemoteThreadsArgs, StatusArgs, WatchArgs};
+use crate::cli::{BlockCommand, EventsArgs, RemoteThreadsArgs, SocketArg, StatusArgs, WatchArgs};
 use crate::protocol::reply::{parse_reply, CountReply, EventsReply, RuleReply, RulesReply, StatusReply, WatchReply};
 use crate::protocol::{request_line, Format, Request};
 
 pub fn watch(args: WatchArgs) -> anyhow::Result<()> {
     let format = args.filter.format();
     let request = Request::Watch { format, filter: args.filter.filter() };
-    let (WatchReply {}, mut lines) = send(&args.socket.socket, &request)?;
+    let (WatchReply {}, mut lines) = send(&args.socket, &request)?;
     copy_lines(&mut lines, None)
 }
 
 pub fn events(args: EventsArgs) -> anyhow::Result<()> {
     let format = args.filter.format();
     let request = Request::Events { last: args.last, format, filter: args.filter.filter() };
-    let (EventsReply { count, dropped }, mut lines) = send(&args.socket.socket, &request)?;
+    let (EventsReply { count, rotated }, mut lines) = send(&args.socket, &request)?;
     copy_lines(&mut lines, Some(count as u64))?;
-    if dropped > 0 {
-        eprintln!("rsysmon: the daemon's queue dropped {dropped} older events since it started");
+    if rotated > 0 {
+        eprintln!("rsysmon: {rotated} older events have rotated out of the daemon's history (queue.max_events)");
     }
     Ok(())
 }
 
 pub fn remote_threads(args: RemoteThreadsArgs) -> anyhow::Result<()> {
     let request = Request::RemoteThreads { format: wire_format(args.json) };
-    let (CountReply { count }, mut lines) = send(&args.socket.socket, &request)?;
+    let (CountReply { count }, mut lines) = send(&args.socket, &request)?;
     copy_lines(&mut lines, Some(count as u64))
 }
 
@@ -43,15 +43,15 @@ pub fn block(command: BlockCommand) -> anyhow::Result<()> {
     match command {
         BlockCommand::Add { rule, glob, sha256, socket } => {
             let rule = if sha256 { format!("{}{rule}", rsysmon_blocker::SHA256_PREFIX) } else { rule };
-            let (RuleReply { rule }, _) = send(&socket.socket, &Request::BlockAdd { rule, glob })?;
+            let (RuleReply { rule }, _) = send(&socket, &Request::BlockAdd { rule, glob })?;
             println!("blocked: {rule}");
         }
         BlockCommand::Remove { rule, socket } => {
-            let (RuleReply { rule }, _) = send(&socket.socket, &Request::BlockRemove { rule })?;
+            let (RuleReply { rule }, _) = send(&socket, &Request::BlockRemove { rule })?;
             println!("unblocked: {rule}");
         }
         BlockCommand::List { json, socket } => {
-            let (RulesReply { rules }, _) = send(&socket.socket, &Request::BlockList {})?;
+            let (RulesReply { rules }, _) = send(&socket, &Request::BlockList {})?;
             if json {
                 println!("{}", serde_json::to_string(&rules)?);
             } else {
@@ -65,7 +65,7 @@ pub fn block(command: BlockCommand) -> anyhow::Result<()> {
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<()> {
-    let (StatusReply { status }, _) = send(&args.socket.socket, &Request::Status {})?;
+    let (StatusReply { status }, _) = send(&args.socket, &Request::Status {})?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
@@ -77,8 +77,32 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     println!("probes:  {} attached ({})", status.probes.len(), status.probes.join(", "));
     println!("events:  {}", pairs(&status.events));
     println!("lost:    {}", pairs(&status.lost));
-    println!("queue:   {}/{} events, {} dropped", status.queue.len, status.queue.capacity, status.queue.dropped);
+    println!(
+        "queue:   {}/{} events, {} rotated out (history, not lost)",
+        status.queue.len, status.queue.capacity, status.queue.rotated
+    );
     println!("clients: {}", status.clients);
+    let capabilities: Vec<String> = status
+        .capabilities
+        .iter()
+        .map(|c| format!("{} {} ({})", c.name, if c.on { "on" } else { "off" }, c.detail))
+        .collect();
+    println!("capabilities: {}", capabilities.join(", "));
+    for s in &status.sinks {
+        println!(
+            "sink:    {} {} ({}, {}): {} delivered, {} lost, {}/{} queued, last seq {}{}",
+            s.name,
+            s.state.name(),
+            s.destination,
+            s.format,
+            s.delivered,
+            s.lost,
+            s.queued,
+            s.capacity,
+            s.last_seq,
+            s.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
+        );
+    }
     if let Some(reason) = &status.last_decode_error {
         println!("decode:  newest bad record: {reason}");
     }
@@ -93,18 +117,44 @@ fn wire_format(json: bool) -> Format {
     }
 }
 
-/// Connect, send `request`, read the header line as the answer `T`. Returns
-/// the answer and the reader positioned after it.
-fn send<T: DeserializeOwned>(socket: &Path, request: &Request) -> anyhow::Result<(T, BufReader<UnixStream>)> {
+/// Connect, check who listens, send `request`, read the header line as the
+/// answer `T`. Returns the answer and the reader positioned after it.
+fn send<T: DeserializeOwned>(target: &SocketArg, request: &Request) -> anyhow::Result<(T, BufReader<UnixStream>)> {
+    let socket = target.socket.as_path();
     let mut stream = UnixStream::connect(socket).map_err(|e| connect_error(socket, &e))?;
-    writeln!(stream, "{}", request_line(request)).context("sending the request to the daemon failed")?;
+    check_daemon(&stream, socket, target.daemon_uid)?;
+    let sent = writeln!(stream, "{}", request_line(request));
     let mut reader = BufReader::new(stream);
     let mut header = String::new();
-    reader.read_line(&mut header).context("reading the daemon's answer failed")?;
+    let read = reader.read_line(&mut header);
+    // A daemon that turns a connection away (too many clients) says why
+    // and closes, maybe before the request is written: its reason first.
     if header.is_empty() {
+        sent.context("sending the request to the daemon failed")?;
+        read.context("reading the daemon's answer failed")?;
         anyhow::bail!("the daemon closed the connection without answering");
     }
     Ok((parse_reply(&header)?, reader))
+}
+
+/// Refuse a socket whose listener is not the expected uid: whoever can
+/// write to the socket's directory could have put a fake daemon there, to
+/// read the requests and fake the answers. The kernel vouches for the
+/// listener's uid (SO_PEERCRED: its credentials when it called listen).
+fn check_daemon(stream: &UnixStream, socket: &Path, expected: u32) -> anyhow::Result<()> {
+    let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+        .with_context(|| format!("cannot check who listens on {}", socket.display()))?;
+    if cred.uid() != expected {
+        anyhow::bail!(
+            "refusing to talk to {}: the process listening there (pid {}) runs as uid {}, not uid {expected}; it is \
+             not the rsysmon daemon (pass --daemon-uid {} if it is meant to be)",
+            socket.display(),
+            cred.pid(),
+            cred.uid(),
+            cred.uid()
+        );
+    }
+    Ok(())
 }
 
 fn connect_error(socket: &Path, e: &io::Error) -> anyhow::Error {

@@ -1,14 +1,18 @@
 //! One client connection: read requests, answer them, stream events.
 //!
-//! Each connection has its own thread and, while watching, its own bounded
-//! backlog in the hub. The thread may block writing to a client that does
-//! not read; the pipeline does not notice: the backlog drops its oldest
-//! events and the client is told how many when it reads again.
+//! Each connection has its own thread (bounded by `admission.rs`) and,
+//! while watching, its own bounded backlog in the hub. The thread may block
+//! writing to a client that does not read; the pipeline does not notice:
+//! the backlog drops its oldest events and the client is told how many when
+//! it reads again.
+//!
+//! Each request line must arrive whole within the idle timeout, counted
+//! from the end of the previous answer: a client that sends a byte now and
+//! then does not keep its connection.
 
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rsysmon_event::{Filter, LossStage};
 use serde::Serialize;
@@ -22,28 +26,30 @@ use crate::protocol::reply::{
 };
 use crate::protocol::{parse_request, read_line_limited, Format, ProtocolError, Request, MAX_REQUEST_BYTES};
 
-/// A client that says nothing for this long is disconnected.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Serve one client until it disconnects or misbehaves.
-pub fn serve(stream: UnixStream, state: &DaemonState) {
-    state.clients.fetch_add(1, Ordering::Relaxed);
-    let _ = handle(stream, state);
-    state.clients.fetch_sub(1, Ordering::Relaxed);
+/// Serve one client until it disconnects, misbehaves or idles.
+pub fn serve(stream: &UnixStream, peer: Peer, state: &DaemonState) {
+    let _ = handle(stream, peer, state);
 }
 
-fn handle(stream: UnixStream, state: &DaemonState) -> io::Result<()> {
-    let role = Peer::of(&stream).map(|peer| state.access.role(&peer)).unwrap_or(Role::None);
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
+fn handle(stream: &UnixStream, peer: Peer, state: &DaemonState) -> io::Result<()> {
+    let role = state.access.role(&peer);
+    let idle = state.idle_timeout;
+    // An answer to a client that does not read fails after the same time.
+    stream.set_write_timeout(Some(idle))?;
+    let mut reader = BufReader::new(Deadline { stream, until: Instant::now() + idle });
     let mut out = BufWriter::new(stream);
     loop {
+        reader.get_mut().until = Instant::now() + idle;
         let line = match read_line_limited(&mut reader, MAX_REQUEST_BYTES) {
             Ok(Some(line)) => line,
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 // Too long: the rest of the line cannot be skipped safely.
                 return reply_error(&mut out, &ProtocolError::TooLong.to_string());
+            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                let why = format!("idle timeout: no complete request within {} s", idle.as_secs());
+                return reply_error(&mut out, &why);
             }
             Err(e) => return Err(e),
         };
@@ -87,8 +93,32 @@ fn handle(stream: UnixStream, state: &DaemonState) -> io::Result<()> {
                 Err(e) => reply_error(&mut out, &format!("{e:#}"))?,
             },
             Request::BlockList {} => reply(&mut out, &RulesReply { rules: state.rules.list() })?,
-            Request::Watch { format, filter } => return watch(&mut out, state, format, &filter),
+            Request::Watch { format, filter } => {
+                // A watcher may pause reading; its backlog, not a timeout,
+                // bounds what that costs.
+                stream.set_write_timeout(None)?;
+                return watch(&mut out, state, format, &filter);
+            }
         }
+    }
+}
+
+/// The client's socket, read with a deadline for the whole request: every
+/// read waits at most for what is left of it.
+struct Deadline<'a> {
+    stream: &'a UnixStream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        // At least a millisecond: a zero timeout would mean "wait forever".
+        self.stream.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        (&*self.stream).read(buf)
     }
 }
 
@@ -111,11 +141,11 @@ fn send_history(
     format: Format,
     filter: &Filter,
 ) -> io::Result<()> {
-    let (events, dropped) = state.hub.history(usize::MAX);
+    let (events, rotated) = state.hub.history(usize::MAX);
     let selected: Vec<&SharedEvent> = events.iter().map(|e| &**e).filter(|e| filter.matches(e)).collect();
     let skip = selected.len().saturating_sub(last.unwrap_or(usize::MAX));
     let selected = &selected[skip..];
-    reply(out, &EventsReply { count: selected.len(), dropped })?;
+    reply(out, &EventsReply { count: selected.len(), rotated })?;
     write_lines(out, format, selected.iter().copied())
 }
 

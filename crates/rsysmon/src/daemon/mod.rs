@@ -1,30 +1,37 @@
 //! `rsysmon daemon`: the pipeline as a service, with the control socket.
 //!
 //! The main thread reads the probes into the hub (as in `run`); one thread
-//! accepts clients and each client gets a thread of its own. Logs go to
-//! stderr (the journal, under systemd) through `tracing`.
+//! accepts clients (`accept.rs`) and each admitted client (`admission.rs`)
+//! gets a thread of its own. Descriptors are raised and budgeted at start
+//! (`limits.rs`) so that clients can never starve the exec blocker. Logs go
+//! to stderr (the journal, under systemd) through `tracing`.
 
+mod accept;
 mod access;
+mod admission;
 mod connection;
+mod limits;
 mod socket;
+pub mod trusted_path;
 
 use std::path::Path;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use crate::blocking::exec_rules::ExecRules;
 use crate::cli::DaemonArgs;
 use crate::hub::Hub;
+use crate::output::sinks::Sinks;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
-use crate::protocol::{QueueStatus, Status};
+use crate::protocol::{CapabilityStatus, QueueStatus, Status};
 use crate::sensor::stats::Stats;
 
 use access::Access;
+use admission::{Admission, Limits};
 
 /// What every connection thread shares.
 pub struct DaemonState {
@@ -32,29 +39,38 @@ pub struct DaemonState {
     stats: Arc<Mutex<Stats>>,
     started: Instant,
     probes: Vec<String>,
-    clients: AtomicUsize,
+    capabilities: Vec<CapabilityStatus>,
+    admission: Arc<Admission>,
     access: Access,
     client_backlog: usize,
+    idle_timeout: Duration,
     rules: Arc<ExecRules>,
+    sinks: Arc<Sinks>,
 }
 
 impl DaemonState {
     fn status(&self) -> Status {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let (len, capacity) = self.hub.history_fill();
-        let dropped = self.hub.history_dropped();
+        // The history dropping its oldest is rotation, not loss: every
+        // client saw those events live.
+        let rotated = self.hub.history_dropped();
         let mut lost = stats.losses_by_name();
-        lost.insert("queue".into(), dropped);
         lost.insert("client".into(), self.hub.subscriber_stats().1);
+        for name in rsysmon_event::SinkName::ALL {
+            lost.insert(rsysmon_event::LossStage::Sink(name).name().into(), self.sinks.lost(name));
+        }
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_secs: self.started.elapsed().as_secs(),
             probes: self.probes.clone(),
             events: stats.events_by_name(),
             lost,
-            queue: QueueStatus { len, capacity, dropped },
-            clients: self.clients.load(std::sync::atomic::Ordering::Relaxed),
+            queue: QueueStatus { len, capacity, rotated },
+            clients: self.admission.clients(),
+            capabilities: self.capabilities.clone(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
+            sinks: self.sinks.status(),
         }
     }
 }
@@ -66,42 +82,55 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         config.validate().context("invalid settings")?;
     }
     init_logging();
+    // Before anything is attached: a second daemon, or a path that another
+    // user controls, stops here.
+    if let Some(dir) = config.socket.path.parent() {
+        trusted_path::check_dir(dir, "socket directory")?;
+    }
+    trusted_path::check_file(&config.blocking.rules_file, "rule file")?;
+    socket::check_free(&config.socket.path)?;
+    let nofile = match limits::raise_nofile() {
+        Ok(limit) => limit,
+        Err(e) => {
+            let (soft, _) = limits::nofile().unwrap_or((1024, 1024));
+            tracing::warn!("cannot raise the descriptor limit (RLIMIT_NOFILE) from {soft}: {e}");
+            soft
+        }
+    };
     let pipeline =
         Pipeline::start(&config, RuleSource::File(config.blocking.rules_file.clone()), Some(config.queue.max_events))?;
+    if pipeline.mounted_tracefs() {
+        tracing::info!("mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
+    }
+    tracing::info!("capabilities: {}", pipeline.capabilities());
+    for notice in pipeline.notices() {
+        tracing::warn!("{notice}");
+    }
+    let capabilities = pipeline.capabilities().clone();
     let access = Access::new(config.socket.read_group.as_deref())?;
     let listener = socket::bind(&config.socket.path, access.read_gid())?;
+    let admission = Admission::new(client_limits(&config, nofile)?);
+    let sinks = Arc::new(Sinks::start(&config.outputs, pipeline.hub())?);
 
     let state = Arc::new(DaemonState {
         hub: Arc::clone(pipeline.hub()),
         stats: Arc::clone(pipeline.stats()),
         started: Instant::now(),
         probes: pipeline.probes().to_vec(),
-        clients: AtomicUsize::new(0),
+        capabilities: CapabilityStatus::all(pipeline.capabilities()),
+        admission,
         access,
         client_backlog: config.queue.client_backlog,
+        idle_timeout: Duration::from_secs(config.socket.idle_timeout_secs),
         rules: Arc::clone(pipeline.rules().context("the daemon always has a rule set")?),
+        sinks: Arc::clone(&sinks),
     });
 
     {
         let state = Arc::clone(&state);
         thread::Builder::new()
             .name("accept".into())
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    match stream {
-                        Ok(stream) => {
-                            let state = Arc::clone(&state);
-                            let spawned = thread::Builder::new()
-                                .name("client".into())
-                                .spawn(move || connection::serve(stream, &state));
-                            if let Err(e) = spawned {
-                                tracing::warn!("cannot start a client thread: {e}");
-                            }
-                        }
-                        Err(e) => tracing::warn!("accepting a client failed: {e}"),
-                    }
-                }
-            })
+            .spawn(move || accept::accept_loop(listener, state))
             .context("cannot start the accept thread")?;
     }
 
@@ -116,11 +145,38 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         pipeline.blocked_filesystems().unwrap_or(0)
     );
     let stopped = pipeline.run();
+    sinks.stop();
     let _ = std::fs::remove_file(&config.socket.path);
-    let mut summary = stopped.stats;
-    summary.count_loss(rsysmon_event::LossStage::Queue, state.hub.history_dropped());
-    tracing::info!("rsysmon daemon stopped; {summary}");
+    let summary = stopped.stats;
+    let rotated = state.hub.history_dropped();
+    tracing::info!(
+        "rsysmon daemon stopped; {summary}; {rotated} rotated out of the history; capabilities: {capabilities}"
+    );
     stopped.result
+}
+
+/// The client bounds: the configured ones, within what the descriptors
+/// left after the blocker's reserve allow.
+fn client_limits(config: &crate::pipeline::config::Config, nofile: u64) -> anyhow::Result<Limits> {
+    let open = limits::open_fds().context("cannot count the daemon's open descriptors")?;
+    let fd_budget = limits::client_budget(nofile, open);
+    let socket = &config.socket;
+    if fd_budget < socket.max_clients {
+        tracing::warn!(
+            "only {fd_budget} clients fit in the descriptor limit of {nofile} ({open} open, {} kept for the \
+             blocker); socket.max_clients = {} cannot be reached: raise LimitNOFILE",
+            limits::FD_RESERVE,
+            socket.max_clients
+        );
+    }
+    if fd_budget == 0 {
+        anyhow::bail!(
+            "the descriptor limit of {nofile} leaves no room for clients after the {} kept for the blocker: raise \
+             RLIMIT_NOFILE (LimitNOFILE= under systemd)",
+            limits::FD_RESERVE
+        );
+    }
+    Ok(Limits { max_clients: socket.max_clients, max_clients_per_uid: socket.max_clients_per_uid, fd_budget })
 }
 
 fn init_logging() {

@@ -1,17 +1,23 @@
 //! Where the sensor's events go: a bounded history and every subscriber.
 //!
-//! Publishing never blocks: the history and each subscriber's backlog are
-//! bounded queues that drop their oldest events (and say so) when full, so
-//! a stalled client costs itself events, never the pipeline or the others.
+//! The history and each client's backlog are bounded queues that drop
+//! their oldest events (and say so) when full, so a stalled client costs
+//! itself events, never the pipeline or the others. An output that must see
+//! every event (`run`'s console or file) subscribes with a *waiting* queue
+//! instead: when it falls behind, publishing waits, the reader stops
+//! draining the ring buffer, and the kernel ring buffer holds the surplus
+//! (see [`queue`]). Every dropping queue gets a batch before any waiting
+//! queue does, so a waiting output never delays a client.
 
 pub mod queue;
 pub mod shared_event;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rsysmon_event::{Event, EventKind, LossStage};
 
-use crate::hub::queue::EventQueue;
+use crate::hub::queue::{EventQueue, WhenFull};
 use crate::hub::shared_event::{Shared, SharedEvent};
 
 /// Remote-thread detections kept for `rsysmon remote-threads`.
@@ -55,14 +61,23 @@ impl Hub {
         let mut subscribers = self.subscribers();
         // Subscribers that went away are dropped here, on the next batch.
         subscribers.retain(|s| !s.is_closed());
+        let mut waiting = Vec::new();
         for s in subscribers.iter() {
-            s.push_all(&events);
+            if s.waits() {
+                waiting.push(Arc::clone(s));
+            } else {
+                s.push_all(&events);
+            }
         }
+        // Not held while waiting: `status` and new clients need it.
         drop(subscribers);
         let detections: Vec<Shared> = events.iter().filter(|e| e.kind() == EventKind::RemoteThread).cloned().collect();
         self.detections.push_all(&detections);
         if let Some(history) = &self.history {
             history.push_all(&events);
+        }
+        for s in waiting {
+            s.push_all(&events);
         }
     }
 
@@ -71,6 +86,17 @@ impl Hub {
     /// is lost at `stage`.
     pub fn subscribe(&self, capacity: usize, stage: LossStage) -> Arc<EventQueue> {
         let queue = Arc::new(EventQueue::new(capacity, stage));
+        self.subscribers().push(Arc::clone(&queue));
+        queue
+    }
+
+    /// A new live subscriber that misses nothing: every event published
+    /// from now on, with a backlog of `capacity` events; when the backlog
+    /// is full, publishing waits for it (the kernel ring buffer fills
+    /// meanwhile). Once `give_up` is set (the monitor is stopping) it drops
+    /// its oldest instead, counted at stage `queue`.
+    pub fn subscribe_waiting(&self, capacity: usize, give_up: Arc<AtomicBool>) -> Arc<EventQueue> {
+        let queue = Arc::new(EventQueue::with(capacity, LossStage::Queue, WhenFull::Wait { give_up }));
         self.subscribers().push(Arc::clone(&queue));
         queue
     }
@@ -96,11 +122,12 @@ impl Hub {
         self.history.as_ref().map(EventQueue::dropped).unwrap_or_default()
     }
 
-    /// Live subscribers, and the events they missed in total.
+    /// Live client subscribers, and the events they missed in total
+    /// (sinks count their own).
     pub fn subscriber_stats(&self) -> (usize, u64) {
         let subscribers = self.subscribers();
-        let live = subscribers.iter().filter(|s| !s.is_closed()).count();
-        (live, subscribers.iter().map(|s| s.dropped()).sum())
+        let clients = || subscribers.iter().filter(|s| s.stage() == LossStage::Client);
+        (clients().filter(|s| !s.is_closed()).count(), clients().map(|s| s.dropped()).sum())
     }
 
     /// Close every subscriber: no more events will come.
@@ -139,6 +166,32 @@ mod tests {
         assert_eq!(slow_seen[0].seq, 90);
         assert_eq!(hub.subscriber_stats(), (2, 90));
         assert_eq!(hub.history(usize::MAX).0.len(), 100);
+    }
+
+    #[test]
+    fn a_waiting_subscriber_holds_back_publishing_but_not_the_clients() {
+        let hub = Arc::new(Hub::new(None));
+        let output = hub.subscribe_waiting(10, Arc::new(AtomicBool::new(false)));
+        let client = hub.subscribe(1000, LossStage::Client);
+        let publisher = {
+            let hub = Arc::clone(&hub);
+            std::thread::spawn(move || hub.publish_all((1..=100).map(event)))
+        };
+        // The client has the whole batch while the output still holds the
+        // publisher back.
+        let mut client_seen = Vec::new();
+        while client_seen.len() < 100 {
+            client_seen.extend(client.pop_all(Duration::from_secs(5)).iter().map(|e| e.seq));
+        }
+        assert!(!publisher.is_finished());
+        assert_eq!(hub.subscriber_stats(), (1, 0), "the waiting output is not a client");
+        let mut output_seen = Vec::new();
+        while output_seen.len() < 100 {
+            output_seen.extend(output.pop_all(Duration::from_secs(5)).iter().map(|e| e.seq));
+        }
+        publisher.join().unwrap();
+        assert_eq!(output_seen, (1..=100).collect::<Vec<_>>());
+        assert_eq!(output.dropped(), 0);
     }
 
     #[test]

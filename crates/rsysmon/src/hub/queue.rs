@@ -1,14 +1,25 @@
-//! A bounded queue of events that never blocks its producer.
+//! A bounded queue of events, in one of two kinds.
 //!
-//! It never holds more than its capacity (10000 events by default): when full, the oldest event is dropped. Dropped events are not
-//! forgotten: they are folded into one `loss` event (for this queue's stage)
-//! that waits in front of the oldest kept event, so a reader sees exactly
-//! where the gap is and how large it is. The daemon's history is one such
-//! queue (stage `queue`); each client's backlog is another (stage `client`).
+//! A *dropping* queue never blocks its producer. It never holds more than
+//! its capacity: when full, the oldest event is dropped. Dropped events are
+//! not forgotten: they are folded into one `loss` event (for this queue's
+//! stage) that waits in front of the oldest kept event, so a reader sees
+//! exactly where the gap is and how large it is. The daemon's history is one
+//! such queue (stage `queue`); each client's backlog is another (stage
+//! `client`): a slow client loses its own events and holds back nobody.
+//!
+//! A *waiting* queue makes its producer wait for room instead. The producer
+//! is the ring-buffer reader, so while it waits the kernel ring buffer (the
+//! one big buffer, megabytes) fills instead of a user-space queue dropping:
+//! a short stall of the consumer costs nothing, and a long one is lost at
+//! stage `kernel`, counted exactly there. `run`'s output is such a queue.
+//! It gives up waiting (and drops, counted at its stage) only once the
+//! monitor is stopping, so a stuck consumer cannot keep it from exiting.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rsysmon_event::{Detail, Event, LossStage};
 
@@ -17,10 +28,34 @@ use crate::hub::shared_event::{Shared, SharedEvent};
 /// Default capacity, in events.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
-/// A bounded, drop-oldest, many-producer queue with one consumer.
+/// Default backlog of one daemon client, in events: 2 s at 100,000
+/// events/s, so a client that is briefly descheduled on a busy machine
+/// misses nothing. The events are shared with the other queues; a stalled
+/// client holds at most this many of them alive (about 300 bytes each:
+/// 60 MiB of RSS when full, measured with thread events).
+pub const DEFAULT_CLIENT_BACKLOG: usize = 200_000;
+
+/// What a full queue does with the next event.
+#[derive(Debug, Clone)]
+pub enum WhenFull {
+    /// Drop the oldest event (counted, and reported as a loss event).
+    DropOldest,
+    /// Wait for the consumer to make room; drop the oldest only once
+    /// `give_up` is set (the monitor is stopping).
+    Wait { give_up: Arc<AtomicBool> },
+}
+
+/// How long a waiting producer sleeps before it looks at `give_up` again.
+const RECHECK: Duration = Duration::from_millis(50);
+
+/// A bounded queue with one consumer, dropping or waiting when full.
 pub struct EventQueue {
     state: Mutex<State>,
+    /// Signalled when events arrive (or the queue closes).
     ready: Condvar,
+    /// Signalled when the consumer made room (or the queue closes).
+    room: Condvar,
+    when_full: WhenFull,
 }
 
 struct State {
@@ -32,18 +67,30 @@ struct State {
     stage: LossStage,
     dropped: u64,
     closed: bool,
+    /// How long producers waited for room, in total.
+    waited: Duration,
 }
 
 impl EventQueue {
     /// A queue holding at most `capacity` events (at least 1); what it
     /// drops is reported as lost at `stage`.
     pub fn new(capacity: usize, stage: LossStage) -> Self {
+        Self::with(capacity, stage, WhenFull::DropOldest)
+    }
+
+    /// A queue holding at most `capacity` events (at least 1) that does
+    /// `when_full` when full; what it drops is reported as lost at `stage`.
+    pub fn with(capacity: usize, stage: LossStage, when_full: WhenFull) -> Self {
         let capacity = capacity.max(1);
         let queue = VecDeque::with_capacity(capacity.min(65_536));
-        Self {
-            state: Mutex::new(State { queue, front_loss: None, capacity, stage, dropped: 0, closed: false }),
-            ready: Condvar::new(),
-        }
+        let state =
+            State { queue, front_loss: None, capacity, stage, dropped: 0, closed: false, waited: Duration::ZERO };
+        Self { state: Mutex::new(state), ready: Condvar::new(), room: Condvar::new(), when_full }
+    }
+
+    /// Whether a full queue makes its producer wait.
+    pub fn waits(&self) -> bool {
+        matches!(self.when_full, WhenFull::Wait { .. })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -51,8 +98,10 @@ impl EventQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Add events in order, dropping the oldest as needed: one lock and one
-    /// wake-up of the consumer for the lot.
+    /// Add events in order: one lock and one wake-up of the consumer for
+    /// the lot (per queue-full of them, when waiting). When full, drop the
+    /// oldest or wait for room, as the queue was made to. A closed queue
+    /// has no consumer left and takes nothing.
     pub fn push_all(&self, events: &[Shared]) {
         if events.is_empty() {
             return;
@@ -60,12 +109,35 @@ impl EventQueue {
         let mut state = self.lock();
         for event in events {
             if state.queue.len() >= state.capacity {
-                state.drop_oldest();
+                state = self.make_room(state);
+                if state.closed {
+                    return;
+                }
             }
             state.queue.push_back(Shared::clone(event));
         }
         drop(state);
         self.ready.notify_one();
+    }
+
+    /// Free at least one slot of a full queue: drop the oldest event, or
+    /// wake the consumer and wait until it took some.
+    fn make_room<'a>(&'a self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let WhenFull::Wait { give_up } = &self.when_full else {
+            state.drop_oldest();
+            return state;
+        };
+        let start = Instant::now();
+        while state.queue.len() >= state.capacity && !state.closed {
+            if give_up.load(Ordering::Relaxed) {
+                state.drop_oldest();
+                break;
+            }
+            self.ready.notify_one();
+            state = self.room.wait_timeout(state, RECHECK).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        state.waited += start.elapsed();
+        state
     }
 
     /// Everything queued, oldest first; waits up to `timeout` if empty.
@@ -77,13 +149,16 @@ impl EventQueue {
         let mut out = Vec::with_capacity(state.queue.len() + 1);
         out.extend(state.front_loss.take().map(SharedEvent::new));
         out.extend(state.queue.drain(..));
+        drop(state);
+        self.room.notify_all();
         out
     }
 
-    /// No more events will come; wakes the consumer.
+    /// No more events will come, or none will be read; wakes both sides.
     pub fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
+        self.room.notify_all();
     }
 
     /// The newest `last` events, oldest first, without taking them, and how
@@ -100,6 +175,11 @@ impl EventQueue {
         (state.queue.len(), state.capacity)
     }
 
+    /// Where what this queue drops is lost.
+    pub fn stage(&self) -> LossStage {
+        self.lock().stage
+    }
+
     /// Whether [`EventQueue::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.lock().closed
@@ -108,6 +188,12 @@ impl EventQueue {
     /// Events (not counting loss events) dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.lock().dropped
+    }
+
+    /// How long producers waited for room, in total (back-pressure that
+    /// the kernel ring buffer absorbed).
+    pub fn waited(&self) -> Duration {
+        self.lock().waited
     }
 }
 
@@ -206,6 +292,62 @@ mod tests {
         assert_eq!(out.len(), 4);
         assert_eq!(queue.dropped(), 1);
         assert_accounts_for(&out, 1, 8);
+    }
+
+    fn waiting(capacity: usize) -> (Arc<EventQueue>, Arc<AtomicBool>) {
+        let give_up = Arc::new(AtomicBool::new(false));
+        let queue = EventQueue::with(capacity, LossStage::Queue, WhenFull::Wait { give_up: Arc::clone(&give_up) });
+        (Arc::new(queue), give_up)
+    }
+
+    #[test]
+    fn a_waiting_queue_holds_its_producer_back_and_loses_nothing() {
+        let (queue, _) = waiting(10);
+        let events: Vec<Shared> = (1..=1000).map(|seq| SharedEvent::new(event(seq))).collect();
+        let producer = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                for chunk in events.chunks(64) {
+                    queue.push_all(chunk);
+                }
+            })
+        };
+        // A consumer slower than the producer: the producer must wait.
+        let mut seen = Vec::new();
+        while seen.len() < 1000 {
+            std::thread::sleep(Duration::from_millis(1));
+            seen.extend(queue.pop_all(Duration::from_secs(5)).iter().map(|e| e.seq));
+        }
+        producer.join().unwrap();
+        assert_eq!(seen, (1..=1000).collect::<Vec<_>>());
+        assert_eq!(queue.dropped(), 0);
+        assert!(queue.waited() > Duration::ZERO);
+        assert!(queue.waits());
+    }
+
+    #[test]
+    fn a_waiting_queue_gives_up_when_told_and_counts_what_it_drops() {
+        let (queue, give_up) = waiting(10);
+        let events: Vec<Shared> = (1..=30).map(|seq| SharedEvent::new(event(seq))).collect();
+        give_up.store(true, Ordering::Relaxed);
+        queue.push_all(&events);
+        let out = queue.pop_all(Duration::ZERO);
+        assert_eq!(out[0].detail, Detail::Loss { lost: 20, stage: LossStage::Queue });
+        assert_eq!(queue.dropped(), 20);
+        assert_accounts_for(&out, 1, 30);
+    }
+
+    #[test]
+    fn closing_a_waiting_queue_releases_its_producer() {
+        let (queue, _) = waiting(2);
+        let producer = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || queue.push_all(&(1..=5).map(|s| SharedEvent::new(event(s))).collect::<Vec<_>>()))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!producer.is_finished());
+        queue.close();
+        producer.join().unwrap();
     }
 
     #[test]

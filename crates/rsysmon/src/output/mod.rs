@@ -1,6 +1,9 @@
 //! Writing events out: the terminal or a file, as text or JSON lines.
 
+pub mod file;
 pub mod run;
+pub mod sinks;
+pub mod test_pause;
 
 use std::io::{self, Write};
 use std::time::Duration;

@@ -1,10 +1,11 @@
 //! `rsysmon run`: the whole pipeline in the foreground.
 //!
 //! This thread reads the probes into the hub; an output thread formats and
-//! prints from its own bounded queue, so a slow terminal costs queue space
-//! (reported as loss at the `queue` stage), never kernel events.
+//! prints from its own bounded queue. The queue waits when full, so a slow
+//! terminal or disk holds the reader back and the kernel ring buffer
+//! absorbs the stall: nothing is dropped in user space. Only if the ring
+//! buffer fills too are events lost, counted at stage `kernel`.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use rsysmon_event::LossStage;
 
 use crate::blocking;
 use crate::cli::RunArgs;
-use crate::output::{write_events, Format};
-use crate::pipeline::{Pipeline, RuleSource};
+use crate::output::test_pause::{Pause, PausingWriter};
+use crate::output::{file, write_events, Format};
+use crate::pipeline::{priority, Pipeline, RuleSource};
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = args.pipeline.config(None)?;
@@ -24,20 +26,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(set) => RuleSource::Given(Box::new(set)),
         None => RuleSource::Off,
     };
+    let pause = Pause::from_env()?;
+    // Opened before anything is attached, so a refused path costs nothing.
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(file::create(path)?),
+        None => Box::new(io::stdout()),
+    };
     let pipeline = Pipeline::start(&config, rules, None)?;
     let filter = args.filter.filter();
     let format: Format = args.filter.format();
-    let out: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
-        None => Box::new(io::stdout()),
-    };
-    let output_queue = pipeline.hub().subscribe(config.queue.max_events, LossStage::Queue);
+    let out = PausingWriter::new(out, pause);
+    let output_queue = pipeline.hub().subscribe_waiting(config.queue.max_events, Arc::clone(pipeline.stop_flag()));
 
     let writer = {
-        let (queue, stop) = (Arc::clone(&output_queue), Arc::clone(pipeline.stop_flag()));
+        let (queue, stop, nice) = (Arc::clone(&output_queue), Arc::clone(pipeline.stop_flag()), pipeline.nice());
         thread::Builder::new()
             .name("output".into())
             .spawn(move || {
+                // The reader waits for this thread: it must not be starved either.
+                priority::raise_this_thread(nice, "output");
                 let written = write_events(&queue, &filter, format, out);
                 // The reader went away (or writing failed): stop reading.
                 stop.store(true, Ordering::Relaxed);
@@ -46,6 +53,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("cannot start the output thread")?
     };
 
+    if pipeline.mounted_tracefs() {
+        eprintln!("rsysmon: mounted tracefs at {}", rsysmon_probe::kernel_fs::TRACEFS);
+    }
+    eprintln!("rsysmon: capabilities: {}", pipeline.capabilities());
+    for notice in pipeline.notices() {
+        eprintln!("rsysmon: {notice}");
+    }
+    let capabilities = pipeline.capabilities().clone();
     if let Some(filesystems) = pipeline.blocked_filesystems() {
         eprintln!("rsysmon: blocking execs on {filesystems} filesystems");
     }
@@ -61,6 +76,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut stats = stopped.stats;
     stats.count_loss(LossStage::Queue, output_queue.dropped());
     eprintln!("rsysmon: {stats}");
+    eprintln!("rsysmon: capabilities: {capabilities}");
+    let waited = output_queue.waited();
+    if !waited.is_zero() {
+        eprintln!(
+            "rsysmon: the output fell behind for {} ms in all; the ring buffer held the events",
+            waited.as_millis()
+        );
+    }
     if let Some(reason) = stats.last_decode_error() {
         eprintln!("rsysmon: newest bad ring-buffer record: {reason}");
     }

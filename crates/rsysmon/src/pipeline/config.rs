@@ -4,7 +4,9 @@
 //! Every key has a built-in default, defined here once (or, for the probes,
 //! in `ProbeConfig::default`), so no file is needed; command-line flags
 //! override the file. Unknown keys and bad values are errors that name the
-//! key and the line. The sample printed by `rsysmon daemon --help` is
+//! file, the key and the line. Every number has a range, defined here once
+//! and checked by the same code for a key of the file and for the flag
+//! that overrides it. The sample printed by `rsysmon daemon --help` is
 //! rendered from the same defaults.
 
 use std::ops::RangeInclusive;
@@ -12,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use rsysmon_probe::ProbeConfig;
+use rsysmon_probe::{Capability, ProbeConfig};
 use serde::Deserialize;
 
-use crate::hub::queue::DEFAULT_CAPACITY;
+use crate::hub::queue::{DEFAULT_CAPACITY, DEFAULT_CLIENT_BACKLOG};
+use crate::pipeline::priority::DEFAULT_NICE;
 
 /// Where the daemon looks for its configuration by default.
 pub const DEFAULT_CONFIG: &str = "/etc/rsysmon/config.toml";
@@ -34,6 +37,42 @@ pub const HASH_MAX_SIZE_MIB: RangeInclusive<u64> = 1..=65_536;
 pub const HASH_TIME_BUDGET_MS: RangeInclusive<u64> = 1..=3_600_000;
 /// Allowed values of `hashing.cache_entries`.
 pub const HASH_CACHE_ENTRIES: RangeInclusive<u64> = 1..=10_000_000;
+/// Allowed values of `socket.max_clients`: each client costs a thread and
+/// a descriptor.
+pub const MAX_CLIENTS: RangeInclusive<u64> = 1..=4096;
+/// Allowed values of `socket.max_clients_per_uid`.
+pub const MAX_CLIENTS_PER_UID: RangeInclusive<u64> = 1..=4096;
+/// Allowed values of `socket.idle_timeout_secs`.
+pub const IDLE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
+
+/// Connections the daemon serves at once (root's not counted).
+pub const DEFAULT_MAX_CLIENTS: usize = 128;
+/// Connections one non-root user may hold at once.
+pub const DEFAULT_MAX_CLIENTS_PER_UID: usize = 16;
+/// Seconds a client has to send a whole request line.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+
+/// A value outside its range, or otherwise unusable: the key it belongs
+/// to and why. A file's errors add the file and the line.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {why}")]
+pub struct ValueError {
+    pub key: &'static str,
+    pub why: String,
+}
+
+/// Check `value` of `key` against `range`: the one check for the file and
+/// the flags alike.
+pub fn check_range(key: &'static str, value: u64, range: &RangeInclusive<u64>) -> Result<(), ValueError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    let why = match (*range.start(), *range.end()) {
+        (1, end) => format!("must be at least 1 and at most {end}, not {value}"),
+        (start, end) => format!("must be between {start} and {end}, not {value}"),
+    };
+    Err(ValueError { key, why })
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -43,7 +82,28 @@ pub struct Config {
     pub probes: ProbesConfig,
     pub remote_threads: RemoteThreadsConfig,
     pub blocking: BlockingConfig,
+    pub priority: PriorityConfig,
+    /// The daemon's sinks and metrics: `[outputs.file]`, `[outputs.syslog]`,
+    /// `[outputs.nats]`, `[outputs.metrics]` (docs/outputs.md).
+    pub outputs: rsysmon_sinks::OutputsConfig,
     pub hashing: HashingConfig,
+}
+
+/// Allowed values of `priority.nice`: the kernel's range.
+pub const NICE: RangeInclusive<i64> = -20..=19;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriorityConfig {
+    /// Nice value of the ring-buffer reader, the exec decider and `run`'s
+    /// output (see `pipeline::priority` for why -10).
+    pub nice: i32,
+}
+
+impl Default for PriorityConfig {
+    fn default() -> Self {
+        Self { nice: DEFAULT_NICE }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -128,6 +188,14 @@ pub struct SocketConfig {
     pub path: PathBuf,
     /// Members of this group may read events; only root may change state.
     pub read_group: Option<String>,
+    /// Connections served at once from non-root users; more are refused
+    /// with a one-line reason.
+    pub max_clients: usize,
+    /// Connections one non-root user may hold at once.
+    pub max_clients_per_uid: usize,
+    /// Seconds a client has to send each whole request line; trickling
+    /// bytes does not extend it.
+    pub idle_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -135,32 +203,51 @@ pub struct SocketConfig {
 pub struct ProbesConfig {
     pub include_kernel_threads: bool,
     pub ring_buffer_kib: usize,
+    /// Capabilities without which the monitor must not start (process is
+    /// always required): image-load, injection, blocking.
+    pub require: Vec<String>,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { max_events: DEFAULT_CAPACITY, client_backlog: DEFAULT_CAPACITY }
+        Self { max_events: DEFAULT_CAPACITY, client_backlog: DEFAULT_CLIENT_BACKLOG }
     }
 }
 
 impl Default for SocketConfig {
     fn default() -> Self {
-        Self { path: PathBuf::from(DEFAULT_SOCKET), read_group: None }
+        Self {
+            path: PathBuf::from(DEFAULT_SOCKET),
+            read_group: None,
+            max_clients: DEFAULT_MAX_CLIENTS,
+            max_clients_per_uid: DEFAULT_MAX_CLIENTS_PER_UID,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+        }
     }
 }
 
 impl Default for ProbesConfig {
     fn default() -> Self {
         let probes = ProbeConfig::default();
-        Self { include_kernel_threads: probes.include_kernel_threads, ring_buffer_kib: probes.ring_buffer_bytes / 1024 }
+        Self {
+            include_kernel_threads: probes.include_kernel_threads,
+            ring_buffer_kib: probes.ring_buffer_bytes / 1024,
+            require: Vec::new(),
+        }
     }
 }
 
 impl Config {
-    /// Parse a configuration text; `origin` names it in errors.
+    /// Parse a configuration text; `origin` names it in errors, with the
+    /// line of the offending key.
     pub fn parse(text: &str, origin: &str) -> anyhow::Result<Config> {
         let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
-        config.validate().with_context(|| origin.to_string())?;
+        if let Err(e) = config.validate() {
+            return Err(match line_of(text, e.key) {
+                Some(line) => anyhow::anyhow!("{origin}, line {line}: {e}"),
+                None => anyhow::anyhow!("{origin}: {e}"),
+            });
+        }
         Ok(config)
     }
 
@@ -174,28 +261,44 @@ impl Config {
     }
 
     /// Check every value, after flags were applied.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        let check = |ok: bool, key: &str, why: &str| if ok { Ok(()) } else { Err(anyhow::anyhow!("{key}: {why}")) };
-        let within = |value: u64, key: &str, range: RangeInclusive<u64>| {
-            let why = match (*range.start(), *range.end()) {
-                (1, end) => format!("must be at least 1 and at most {end}"),
-                (start, end) => format!("must be between {start} and {end}"),
-            };
-            check(range.contains(&value), key, &why)
+    pub fn validate(&self) -> Result<(), ValueError> {
+        let check = |ok: bool, key: &'static str, why: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ValueError { key, why: why.to_string() })
+            }
         };
-        within(self.queue.max_events as u64, "queue.max_events", QUEUE_EVENTS)?;
-        within(self.queue.client_backlog as u64, "queue.client_backlog", QUEUE_EVENTS)?;
-        within(self.probes.ring_buffer_kib as u64, "probes.ring_buffer_kib", RING_BUFFER_KIB)?;
+        check_range("queue.max_events", self.queue.max_events as u64, &QUEUE_EVENTS)?;
+        check_range("queue.client_backlog", self.queue.client_backlog as u64, &QUEUE_EVENTS)?;
+        check_range("probes.ring_buffer_kib", self.probes.ring_buffer_kib as u64, &RING_BUFFER_KIB)?;
         check(self.socket.path.is_absolute(), "socket.path", "must be an absolute path")?;
+        check_range("socket.max_clients", self.socket.max_clients as u64, &MAX_CLIENTS)?;
+        check_range("socket.max_clients_per_uid", self.socket.max_clients_per_uid as u64, &MAX_CLIENTS_PER_UID)?;
+        check_range("socket.idle_timeout_secs", self.socket.idle_timeout_secs, &IDLE_TIMEOUT_SECS)?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
-        within(self.remote_threads.window_secs, "remote_threads.window_secs", REMOTE_WINDOW_SECS)?;
+        self.required_capabilities()?;
+        check_range("remote_threads.window_secs", self.remote_threads.window_secs, &REMOTE_WINDOW_SECS)?;
+        let nice = i64::from(self.priority.nice);
+        check(NICE.contains(&nice), "priority.nice", "must be between -20 and 19")?;
         for exe in &self.remote_threads.allow {
             check(exe.starts_with('/'), "remote_threads.allow", "entries must be absolute paths")?;
         }
-        within(self.hashing.max_size_mib, "hashing.max_size_mib", HASH_MAX_SIZE_MIB)?;
-        within(self.hashing.time_budget_ms, "hashing.time_budget_ms", HASH_TIME_BUDGET_MS)?;
-        within(self.hashing.cache_entries, "hashing.cache_entries", HASH_CACHE_ENTRIES)?;
+        check_range("hashing.max_size_mib", self.hashing.max_size_mib, &HASH_MAX_SIZE_MIB)?;
+        check_range("hashing.time_budget_ms", self.hashing.time_budget_ms, &HASH_TIME_BUDGET_MS)?;
+        check_range("hashing.cache_entries", self.hashing.cache_entries, &HASH_CACHE_ENTRIES)?;
+        self.outputs.validate().map_err(|e| ValueError { key: e.key, why: e.why })?;
         Ok(())
+    }
+
+    /// The capabilities `probes.require` (and `--require`) name.
+    pub fn required_capabilities(&self) -> Result<Vec<Capability>, ValueError> {
+        self.probes
+            .require
+            .iter()
+            .map(|name| name.parse::<Capability>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ValueError { key: "probes.require", why: e.to_string() })
     }
 
     /// What the probes are told before they load.
@@ -219,10 +322,14 @@ client_backlog = {}   # how far a client may fall behind before it misses events
 [socket]
 path = {}
 # read_group = \"rsysmon\"   # members may read events and status (default: root only)
+max_clients = {}        # connections served at once (root's not counted)
+max_clients_per_uid = {} # connections one non-root user may hold
+idle_timeout_secs = {}   # time to send a whole request line
 
 [probes]
 include_kernel_threads = {}
 ring_buffer_kib = {}
+require = []             # start only with these too, e.g. [\"image-load\", \"blocking\"]
 
 [remote_threads]
 window_secs = {}         # a thread created this soon after a takeover is remote
@@ -231,25 +338,47 @@ allow = []               # creators whose remote threads are expected, e.g. [\"/
 [blocking]
 rules_file = {}
 
+[priority]
+nice = {}                # reader, exec decider and output threads; -20..19, 0 = ordinary
+
 [hashing]
 enabled = {}           # SHA-256 of every executed program and loaded image
 max_size_mib = {}       # larger files are not hashed (hash_status \"too-large\")
 time_budget_ms = {}   # one file may take this long (hash_status \"over-budget\")
 cache_entries = {}    # file versions whose hash is remembered
-",
+
+{}",
             d.queue.max_events,
             d.queue.client_backlog,
             quoted(&d.socket.path),
+            d.socket.max_clients,
+            d.socket.max_clients_per_uid,
+            d.socket.idle_timeout_secs,
             d.probes.include_kernel_threads,
             d.probes.ring_buffer_kib,
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
+            d.priority.nice,
             d.hashing.enabled,
             d.hashing.max_size_mib,
             d.hashing.time_budget_ms,
             d.hashing.cache_entries,
+            rsysmon_sinks::OutputsConfig::sample(),
         )
     }
+}
+
+/// The line of `key` (dotted, `table.key`) in the TOML `text`, if it is
+/// there.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut parts = key.split('.');
+    let mut item = doc.as_table().get(parts.next()?)?;
+    for part in parts {
+        item = item.as_table_like()?.get(part)?;
+    }
+    let start = item.span()?.start;
+    Some(text[..start].matches('\n').count() + 1)
 }
 
 #[cfg(test)]
@@ -277,13 +406,29 @@ mod tests {
         let err = Config::parse("\n[queue]\nmax_events = \"many\"\n", "cfg.toml").unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("max_events"), "{err}");
         let err = format!("{:#}", Config::parse("[queue]\nmax_events = 0\n", "cfg.toml").unwrap_err());
-        assert!(err.contains("queue.max_events: must be at least 1"), "{err}");
+        assert!(err.contains("cfg.toml, line 2: queue.max_events: must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_file_key_and_line() {
+        let huge = "# c\n[queue]\nclient_backlog = 5\nmax_events = 9223372036854775807\n";
+        let err = format!("{:#}", Config::parse(huge, "cfg.toml").unwrap_err());
+        assert!(err.contains("cfg.toml, line 4: queue.max_events: must be at least 1 and at most"), "{err}");
+        let err = format!("{:#}", Config::parse("[socket]\nidle_timeout_secs = 0\n", "c").unwrap_err());
+        assert!(err.contains("c, line 2: socket.idle_timeout_secs"), "{err}");
+        let err = format!("{:#}", Config::parse("socket = { max_clients = 100000 }\n", "c").unwrap_err());
+        assert!(
+            err.contains("c, line 1: socket.max_clients: must be at least 1 and at most 4096, not 100000"),
+            "{err}"
+        );
+        let err = format!("{:#}", Config::parse("[probes]\nring_buffer_kib = -1\n", "c").unwrap_err());
+        assert!(err.contains("line 2") && err.contains("ring_buffer_kib"), "{err}");
     }
 
     #[test]
     fn the_sample_holds_every_default() {
         assert_eq!(Config::parse(&Config::sample(), "sample").unwrap(), Config::default());
-        assert!(Config::sample().contains("ring_buffer_kib = 8192"), "{}", Config::sample());
+        assert!(Config::sample().contains("ring_buffer_kib = 16384"), "{}", Config::sample());
     }
 
     #[test]
@@ -300,6 +445,13 @@ mod tests {
             text.lines().filter(|l| l.starts_with('[') || l.contains(" = ")).filter_map(key).collect()
         };
         assert_eq!(keys(sample), keys(&Config::sample()));
+    }
+
+    #[test]
+    fn priority_nice_is_checked_against_the_kernels_range() {
+        assert_eq!(Config::parse("[priority]\nnice = 0\n", "t").unwrap().priority.nice, 0);
+        let err = format!("{:#}", Config::parse("[priority]\nnice = -21\n", "t").unwrap_err());
+        assert!(err.contains("priority.nice: must be between -20 and 19"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! the control socket. Neither assembles the pipeline itself.
 
 pub mod config;
+pub mod priority;
 pub mod privilege;
 mod reader;
 
@@ -18,9 +19,10 @@ use anyhow::Context;
 use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_event::Host;
 use rsysmon_hash::Hasher;
-use rsysmon_probe::Probes;
+use rsysmon_probe::{Capabilities, Capability, CapabilityState, Probes};
 
 use crate::blocking::exec_rules::ExecRules;
+use crate::blocking::kernel_lists::KernelLists;
 use crate::blocking::{self, Blocking};
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
@@ -51,6 +53,26 @@ pub struct Pipeline {
     rules: Option<Arc<ExecRules>>,
     blocking: Option<Blocking>,
     stop: Arc<AtomicBool>,
+    nice: i32,
+    capabilities: Capabilities,
+}
+
+/// Why blocking is off in a `run` without `--block`: nothing to report.
+const BLOCKING_NO_RULES: &str = "no --block rules given";
+
+/// The probes' capabilities, and blocking: on when there are rules to
+/// enforce and the image-load probes can stop files reached without execve.
+fn capabilities(probes: &Probes, rules: &RuleSource) -> Capabilities {
+    let mut capabilities = probes.capabilities().clone();
+    let blocking = if matches!(rules, RuleSource::Off) {
+        CapabilityState::Off(BLOCKING_NO_RULES.into())
+    } else if !capabilities.is_on(Capability::ImageLoad) {
+        CapabilityState::Off("it needs image-load, which is off".into())
+    } else {
+        CapabilityState::On("fanotify exec permission, SIGKILL at image load".into())
+    };
+    capabilities.set(Capability::Blocking, blocking);
+    capabilities
 }
 
 /// What a pipeline left behind when it stopped.
@@ -75,15 +97,27 @@ impl Pipeline {
         // is in the table or in the events.
         let table = ProcessTable::from_proc();
         let probes = Probes::load(&config.probe_config())?;
+        let capabilities = capabilities(&probes, &rules);
+        if let Some((capability, why)) = capabilities.first_missing(&config.required_capabilities()?) {
+            anyhow::bail!("{capability} is required (--require, probes.require) but cannot run: {why}");
+        }
+        let blocking_on = capabilities.is_on(Capability::Blocking);
         let rules = match rules {
             RuleSource::Off => None,
-            RuleSource::Given(set) => Some(ExecRules::new(*set, None, probes.blocked_files()?)?),
+            RuleSource::Given(set) => Some(ExecRules::new(*set, None, kernel_lists(&probes)?)?),
             RuleSource::File(path) => {
                 let set = rsysmon_blocker::store::load(&path)?;
-                Some(ExecRules::new(set, Some(path), probes.blocked_files()?)?)
+                Some(ExecRules::new(set, Some(path), kernel_lists(&probes)?)?)
             }
         };
-        let blocking = rules.as_ref().map(blocking::start).transpose()?;
+        // Blocking is whole or nothing: without the image-load probes'
+        // kill, the rules are kept but not enforced.
+        let blocking = rules.as_ref().filter(|_| blocking_on).map(blocking::start).transpose()?;
+        if let Some(b) = &blocking {
+            if let Err(e) = priority::set_nice(b.blocker.decider_tid(), config.priority.nice) {
+                eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
+            }
+        }
         let mut sensor =
             Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
         if let Some(limits) = config.hashing.limits() {
@@ -97,7 +131,24 @@ impl Pipeline {
             rules: rules.map(Arc::new),
             blocking,
             stop,
+            nice: config.priority.nice,
+            capabilities,
         })
+    }
+
+    /// Every capability, on with its mechanism or off with why.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// One line per capability that was wanted and cannot run here:
+    /// `image-load is off: the kernel lacks …`.
+    pub fn notices(&self) -> Vec<String> {
+        self.capabilities
+            .off()
+            .filter(|(c, why)| *c != Capability::Blocking || *why != BLOCKING_NO_RULES)
+            .map(|(c, why)| format!("{c} is off: {why}"))
+            .collect()
     }
 
     /// Where the events go; subscribe before [`Pipeline::run`].
@@ -120,9 +171,20 @@ impl Pipeline {
         self.probes.attached()
     }
 
+    /// Whether tracefs was missing and the probes mounted it.
+    pub fn mounted_tracefs(&self) -> bool {
+        self.probes.tracefs() == rsysmon_probe::kernel_fs::Tracefs::Mounted
+    }
+
     /// The number of filesystems the blocker watches, if blocking.
     pub fn blocked_filesystems(&self) -> Option<usize> {
         self.blocking.as_ref().map(|b| b.blocker.coverage().marked.len())
+    }
+
+    /// The nice value the reader runs at (`[priority] nice`); an output
+    /// that the reader waits for should run at it too.
+    pub fn nice(&self) -> i32 {
+        self.nice
     }
 
     /// Set to stop reading (a signal sets it too).
@@ -134,7 +196,9 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop, nice, capabilities: _ } = self;
+        // Only this thread: threads started before (clients) keep theirs.
+        priority::raise_this_thread(nice, "ring-buffer reader");
         let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &blocking {
             Some(b) => b.publish_refusals(sensor, hub),
             None => Ok(()),
@@ -162,4 +226,9 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
             .map_err(|e| anyhow::anyhow!("cannot install a handler for signal {signal}: {e}"))?;
     }
     Ok(stop)
+}
+
+/// The probes' lists of blocked files and trees, for the exec rules.
+fn kernel_lists(probes: &Probes) -> anyhow::Result<KernelLists> {
+    Ok(KernelLists::new(probes.blocked_files()?, probes.blocked_trees()?))
 }

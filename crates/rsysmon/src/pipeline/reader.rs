@@ -12,6 +12,7 @@ use std::time::Duration;
 use rsysmon_probe::Probes;
 
 use crate::hub::Hub;
+use crate::sensor::clock::BootClock;
 use crate::sensor::stats::Stats;
 use crate::sensor::Sensor;
 
@@ -29,6 +30,8 @@ const BATCH: usize = 256;
 /// finished hashes become `image-hash` events, and `between_polls` runs
 /// with the sensor, so events from outside the ring (blocked execs) are
 /// numbered in the same sequence; an error from it ends the loop.
+/// Takeovers the sensor holds back to count their repeats are published
+/// once their window closes, and all of them at the end.
 pub fn pump(
     probes: &Probes,
     sensor: Sensor,
@@ -53,8 +56,11 @@ pub fn pump(
             }
         }
     })?;
-    let mut publish_losses = || -> anyhow::Result<()> {
+    let mut publish_losses = |last: bool| -> anyhow::Result<()> {
         flush();
+        for takeover in sensor.borrow_mut().due_takeovers(BootClock::boot_now_ns(), last) {
+            hub.publish(takeover);
+        }
         hub.publish_all(sensor.borrow_mut().on_hashes_done());
         between_polls(&mut sensor.borrow_mut(), hub)?;
         if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
@@ -65,11 +71,11 @@ pub fn pump(
     };
     while !stop.load(Ordering::Relaxed) {
         reader.poll(POLL_INTERVAL)?;
-        publish_losses()?;
+        publish_losses(false)?;
     }
     // What is already in the ring still counts.
     reader.poll(Duration::ZERO)?;
-    publish_losses()?;
+    publish_losses(true)?;
     drop(reader);
     let final_stats = sensor.borrow().stats().clone();
     Ok(final_stats)

@@ -10,7 +10,7 @@
 //! → {"v":1,"op":"status"}
 //! ← {"v":1,"ok":true,"status":{…}}
 //! → {"v":1,"op":"events","last":100,"format":"json","filter":{"kinds":["process-exec"]}}
-//! ← {"v":1,"ok":true,"count":100,"dropped":900}
+//! ← {"v":1,"ok":true,"count":100,"rotated":900}
 //! ← 100 event lines
 //! → {"v":1,"op":"remote-threads","format":"text"}
 //! ← {"v":1,"ok":true,"count":2}
@@ -97,9 +97,41 @@ pub struct Status {
     pub queue: QueueStatus,
     /// Clients connected now.
     pub clients: usize,
+    /// Every capability: on with its mechanism, or off with why.
+    #[serde(default)]
+    pub capabilities: Vec<CapabilityStatus>,
+    /// The daemon's sinks (file, syslog, NATS), if any run.
+    #[serde(default)]
+    pub sinks: Vec<rsysmon_sinks::SinkStatus>,
     /// Why the newest ring-buffer record that failed decoding did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decode_error: Option<String>,
+}
+
+/// One capability in `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilityStatus {
+    /// process, image-load, injection or blocking.
+    pub name: String,
+    pub on: bool,
+    /// The mechanism when on; why not when off.
+    pub detail: String,
+}
+
+impl CapabilityStatus {
+    /// Every capability of `capabilities`, in order.
+    pub fn all(capabilities: &rsysmon_probe::Capabilities) -> Vec<CapabilityStatus> {
+        capabilities
+            .iter()
+            .map(|(c, state)| {
+                let (on, detail) = match state {
+                    rsysmon_probe::CapabilityState::On(how) => (true, how.clone()),
+                    rsysmon_probe::CapabilityState::Off(why) => (false, why.clone()),
+                };
+                CapabilityStatus { name: c.name().to_string(), on, detail }
+            })
+            .collect()
+    }
 }
 
 /// Fill of the daemon's history queue.
@@ -107,8 +139,9 @@ pub struct Status {
 pub struct QueueStatus {
     pub len: usize,
     pub capacity: usize,
-    /// Events dropped because the queue was full.
-    pub dropped: u64,
+    /// Events rotated out of the history to make room for newer ones: not a
+    /// loss (every client saw them live), so not under `lost`.
+    pub rotated: u64,
 }
 
 /// Why a request line was refused.

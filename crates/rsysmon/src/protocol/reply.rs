@@ -20,8 +20,8 @@ pub struct StatusReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventsReply {
     pub count: usize,
-    /// Events the daemon's history dropped since it started.
-    pub dropped: u64,
+    /// Events rotated out of the daemon's history since it started.
+    pub rotated: u64,
 }
 
 /// The answer to `remote-threads`: `count` event lines follow.
@@ -112,9 +112,9 @@ mod tests {
 
     #[test]
     fn answers_round_trip_with_version_and_ok() {
-        let line = reply_line(&EventsReply { count: 3, dropped: 9 });
+        let line = reply_line(&EventsReply { count: 3, rotated: 9 });
         assert!(line.contains("\"v\":1") && line.contains("\"ok\":true"), "{line}");
-        assert_eq!(parse_reply::<EventsReply>(&line), Ok(EventsReply { count: 3, dropped: 9 }));
+        assert_eq!(parse_reply::<EventsReply>(&line), Ok(EventsReply { count: 3, rotated: 9 }));
         assert_eq!(parse_reply::<WatchReply>(&reply_line(&WatchReply {})), Ok(WatchReply {}));
         let rules = RulesReply { rules: vec!["/opt/x".into(), "glob:/tmp/*".into()] };
         assert_eq!(parse_reply::<RulesReply>(&reply_line(&rules)), Ok(rules));

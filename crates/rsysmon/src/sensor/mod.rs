@@ -12,6 +12,7 @@ pub mod identity;
 pub mod process_table;
 pub mod remote_policy;
 pub mod stats;
+pub mod takeover_repeats;
 
 use rsysmon_blocker::BlockedExec;
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use crate::sensor::identity::Identity;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
 use crate::sensor::stats::Stats;
+use crate::sensor::takeover_repeats::{Takeover, TakeoverRepeats};
 
 /// Turns records into events. Single-threaded: it runs in the reader loop.
 pub struct Sensor {
@@ -40,6 +42,7 @@ pub struct Sensor {
     table: ProcessTable,
     remote_policy: RemoteThreadPolicy,
     mounts: HostMounts,
+    takeovers: TakeoverRepeats,
     last_seq: u64,
     kernel_losses_seen: u64,
     stats: Stats,
@@ -62,6 +65,7 @@ impl Sensor {
             table,
             remote_policy,
             mounts,
+            takeovers: TakeoverRepeats::default(),
             last_seq: 0,
             kernel_losses_seen: 0,
             stats: Stats::default(),
@@ -103,9 +107,14 @@ impl Sensor {
 
     /// One ring-buffer record. A record that fails decoding comes back as a
     /// `loss` event for the decode stage, never as a panic; a remote thread
-    /// from an allow-listed creator comes back as nothing (and is counted).
+    /// from an allow-listed creator comes back as nothing (and is counted),
+    /// and so does a takeover, held back to be counted with its repeats
+    /// (see [`Sensor::due_takeovers`]).
     pub fn on_record(&mut self, bytes: &[u8]) -> Option<Event> {
         match decode(bytes) {
+            Ok(KernelRecord::ProcessTamper { header, creator }) => {
+                self.takeovers.add(header, creator).map(|t| self.takeover(t))
+            }
             Ok(KernelRecord::RemoteThread { creator, .. })
                 if self.remote_policy.allows(self.table.exe(creator.pid)) =>
             {
@@ -139,6 +148,26 @@ impl Sensor {
         event.host = self.host.clone();
         event.process = self.known_context(blocked.pid);
         event
+    }
+
+    /// `process-tamper` events whose repeat window has closed by `now_ns`
+    /// (CLOCK_BOOTTIME), each counting its repeats; with `all`, every one
+    /// still held, as when the pipeline stops.
+    pub fn due_takeovers(&mut self, now_ns: u64, all: bool) -> Vec<Event> {
+        let due = if all { self.takeovers.drain() } else { self.takeovers.due(now_ns) };
+        due.into_iter().map(|t| self.takeover(t)).collect()
+    }
+
+    fn takeover(&mut self, t: Takeover) -> Event {
+        let Takeover { header, creator, count, .. } = t;
+        let detail = Detail::ProcessTamper {
+            creator_pid: creator.pid,
+            creator_tid: creator.tid,
+            creator_comm: creator.comm,
+            method: creator.method.name().to_string(),
+            count,
+        };
+        self.numbered(header, detail, false)
     }
 
     /// Counts so far.
@@ -250,12 +279,7 @@ impl Sensor {
                 let t = Termination::from_wait_status(status);
                 Detail::ThreadExit { exit_code: t.exit_code, signal: t.signal }
             }
-            KernelRecord::ProcessTamper { creator, .. } => Detail::ProcessTamper {
-                creator_pid: creator.pid,
-                creator_tid: creator.tid,
-                creator_comm: creator.comm,
-                method: creator.method.name().to_string(),
-            },
+            KernelRecord::ProcessTamper { header, creator } => return self.takeover(Takeover::new(header, creator)),
             KernelRecord::RemoteThread { target_creator_tid, creator, tamper_time_ns, .. } => Detail::RemoteThread {
                 target_creator_tid,
                 creator_pid: creator.pid,
@@ -265,12 +289,19 @@ impl Sensor {
                 tamper_time: self.clock.to_utc(tamper_time_ns),
             },
         };
+        self.numbered(header, detail, exited)
+    }
+
+    /// The next sequence number for an event about `header`'s thread; with
+    /// `exited`, the process leaves the table once its context is taken.
+    fn numbered(&mut self, header: Header, detail: Detail, exited: bool) -> Event {
         let process = self.context(&header);
         if exited {
             self.table.exited(header.pid);
         }
-        self.last_seq = seq;
-        let mut event = Event::new(seq, self.clock.to_utc(header.time_ns), header.pid, header.tid, header.comm, detail);
+        self.last_seq += 1;
+        let mut event =
+            Event::new(self.last_seq, self.clock.to_utc(header.time_ns), header.pid, header.tid, header.comm, detail);
         event.host = self.host.clone();
         event.process = process;
         self.stats.count_kind(event.kind());

@@ -56,7 +56,8 @@ impl Stats {
         map
     }
 
-    /// Every stage by name, zeros included.
+    /// Every stage by name, zeros included (the daemon fills in the
+    /// queues' and sinks' own counts).
     pub fn losses_by_name(&self) -> BTreeMap<String, u64> {
         LossStage::ALL.iter().map(|&s| (s.name().to_string(), self.lost(s))).collect()
     }
@@ -70,7 +71,7 @@ impl fmt::Display for Stats {
             write!(f, " {kind}={}", self.events(kind))?;
         }
         write!(f, "; lost:")?;
-        for stage in LossStage::ALL.into_iter().filter(|&s| s != LossStage::Client) {
+        for stage in LossStage::ALL.into_iter().filter(|s| !matches!(s, LossStage::Client | LossStage::Sink(_))) {
             write!(f, " {}={}", stage.name(), self.lost(stage))?;
         }
         Ok(())

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,26 +29,63 @@ impl Daemon {
 
     /// As [`Daemon::start`], with extra lines for the `[socket]` table.
     pub fn start_with_socket(config: &str, socket_lines: &str) -> Daemon {
+        Self::start_limited(config, socket_lines, None, &[])
+    }
+
+    /// As [`Daemon::start_with_socket`], with extra environment variables.
+    pub fn start_with_env(config: &str, socket_lines: &str, env: &[(&str, &str)]) -> Daemon {
+        Self::start_limited(config, socket_lines, None, env)
+    }
+
+    /// As [`Daemon::start_with_socket`], with `RLIMIT_NOFILE` set to
+    /// `nofile` (soft and hard, as a unit's `LimitNOFILE=` would) and extra
+    /// environment variables.
+    pub fn start_limited(config: &str, socket_lines: &str, nofile: Option<u64>, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         // Let unprivileged test clients reach the socket; its own mode decides.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let socket = dir.path().join("rsysmon.sock");
         let config_path = dir.path().join("config.toml");
+        // The file sink writes into the daemon's directory unless the test
+        // configures it.
+        let file_sink = match config.contains("[outputs.file]") {
+            true => String::new(),
+            false => format!("[outputs.file]\npath = {:?}\n", dir.path().join("events.jsonl")),
+        };
         std::fs::write(
             &config_path,
             format!(
-                "{config}\n[blocking]\nrules_file = {:?}\n[socket]\npath = {socket:?}\n{socket_lines}\n",
+                "{config}\n{file_sink}[blocking]\nrules_file = {:?}\n[socket]\npath = {socket:?}\n{socket_lines}\n",
                 dir.path().join("rules.json")
             ),
         )
         .unwrap();
-        Self::start_with(dir, socket, config_path)
+        Self::start_with(dir, socket, config_path, nofile, env)
     }
 
     /// Start with a complete config file already written at `config_path`.
-    fn start_with(dir: tempfile::TempDir, socket: PathBuf, config_path: PathBuf) -> Daemon {
+    fn start_with(
+        dir: tempfile::TempDir,
+        socket: PathBuf,
+        config_path: PathBuf,
+        nofile: Option<u64>,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let mut cmd = Command::new(RSYSMON);
-        cmd.arg("daemon").arg("--config").arg(&config_path).stderr(Stdio::piped());
+        cmd.arg("daemon").arg("--config").arg(&config_path).envs(env.iter().copied()).stderr(Stdio::piped());
+        if let Some(n) = nofile {
+            let limit = libc::rlimit { rlim_cur: n, rlim_max: n };
+            // SAFETY: setrlimit is async-signal-safe and `limit` is a copy
+            // owned by the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon daemon");
         wait_ready(&mut child, "daemon ready");
         Daemon { child, dir: Some(dir), config: config_path, socket }
@@ -86,7 +124,22 @@ impl Daemon {
     pub fn restart(dir: tempfile::TempDir) -> Daemon {
         let socket = dir.path().join("rsysmon.sock");
         let config = dir.path().join("config.toml");
-        Self::start_with(dir, socket, config)
+        Self::start_with(dir, socket, config, None, &[])
+    }
+
+    /// The daemon's directory: socket, config, rule file, events.jsonl.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.as_ref().expect("kept while the daemon runs").path()
+    }
+
+    /// Stop the daemon with SIGTERM, as systemd does, and wait for it;
+    /// keep its directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the daemon exited with {status}");
+        self.dir.take().expect("the directory is kept until now")
     }
 
     pub fn pid(&self) -> u32 {

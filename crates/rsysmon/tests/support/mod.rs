@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod services;
 pub mod target;
 
 use std::collections::HashMap;
@@ -57,8 +58,26 @@ impl Monitor {
     /// Start a monitor writing `--format FORMAT` (json or ecs: one JSON
     /// document per line).
     pub fn start_in(format: &str, args: &[&str]) -> Monitor {
+        Self::start_with_env_in(format, args, &[])
+    }
+
+    /// As [`Monitor::start`], with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Monitor {
+        Self::start_with_env_in("json", args, env)
+    }
+
+    fn start_with_env_in(format: &str, args: &[&str], env: &[(&str, &str)]) -> Monitor {
         let mut cmd = Command::new(RSYSMON);
-        cmd.arg("run").args(["--format", format]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("run").args(["--format", format]).args(args);
+        cmd.envs(env.iter().copied());
+        Monitor::start_command(cmd)
+    }
+
+    /// Start `cmd`, which must end up running `rsysmon run --json` in its
+    /// own process (e.g. through `unshare` and `exec`), and wait until its
+    /// probes are attached.
+    pub fn start_command(mut cmd: Command) -> Monitor {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon");
         let stdout = child.stdout.take().unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));

@@ -15,6 +15,9 @@ pub struct Target {
     pub entry: String,
     /// Hex address of `trigger`.
     pub trigger: String,
+    /// Hex address of a stack slot from which a bare clone()d thread
+    /// returns into a function that reports it.
+    pub landing: String,
     lines: Receiver<String>,
 }
 
@@ -32,13 +35,14 @@ impl Target {
         });
         let first = lines.recv_timeout(Duration::from_secs(10)).expect("the target reports itself");
         let words: Vec<&str> = first.split(' ').collect();
-        assert_eq!((words[0], words[2], words[4]), ("pid", "entry", "trigger"), "{first}");
+        assert_eq!((words[0], words[2], words[4], words[6]), ("pid", "entry", "trigger", "landing"), "{first}");
         let pid = words[1].parse().unwrap();
         assert_eq!(pid, child.id());
         Target {
             pid,
             entry: words[3].trim_start_matches("0x").into(),
             trigger: words[5].trim_start_matches("0x").into(),
+            landing: words[7].trim_start_matches("0x").into(),
             lines,
             child,
         }
