@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Daemon cost with 1 and with 10 `rsysmon watch` clients attached: CPU time
+# Daemon cost with 1, 10 and 100 `rsysmon watch` clients attached: CPU time
 # per 1000 events and peak RSS, for a burst of thread create/exit events.
 #   bench/daemon-clients.sh [THREADS]    (default 50000 threads = 100000 events)
+# RSYSMON=path/to/rsysmon measures another build; CLIENTS="1 10" other counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-50000}
-bin=target/release/rsysmon
+bin=${RSYSMON:-target/release/rsysmon}
 [[ -x $bin ]] || cargo build --release -q
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -16,7 +17,7 @@ cpu_ms() { awk -v t="$ticks" '{print ($14 + $15) * 1000 / t}' "/proc/$1/stat"; }
 
 echo "| clients | events | daemon CPU ms | CPU ms / 1000 events | peak RSS MiB | client losses |"
 echo "|--------:|-------:|--------------:|---------------------:|-------------:|--------------:|"
-for clients in 1 10; do
+for clients in ${CLIENTS:-1 10 100}; do
     sock="$work/s$clients.sock"
     printf '[socket]\npath = "%s"\n' "$sock" > "$work/c.toml"
     $bin daemon --config "$work/c.toml" 2>"$work/daemon.log" &

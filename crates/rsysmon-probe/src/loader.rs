@@ -9,6 +9,7 @@
 //! detaches everything; nothing is pinned, so nothing outlives the process.
 
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
@@ -212,6 +213,32 @@ impl Probes {
             .map_err(|e| ProbeError::bpf("attach to the ring buffer", e))?;
         let ring = builder.build().map_err(|e| ProbeError::bpf("create the ring buffer reader", e))?;
         Ok(RecordReader { ring })
+    }
+
+    /// Each program's name, total run time (ns) and number of runs since
+    /// load, counted by the kernel only while `kernel.bpf_stats_enabled` is
+    /// 1 (zeros otherwise): what each probe costs, from the kernel itself.
+    pub fn run_stats(&self) -> Vec<(String, u64, u64)> {
+        self.skel
+            .object()
+            .progs()
+            .map(|prog| {
+                let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
+                let mut len = std::mem::size_of_val(&info) as u32;
+                // SAFETY: the fd is the loaded program's, open for the
+                // call; `info` is a writable bpf_prog_info of `len` bytes,
+                // which the kernel fills up to that length.
+                let rc = unsafe {
+                    libbpf_rs::libbpf_sys::bpf_obj_get_info_by_fd(
+                        prog.as_fd().as_raw_fd(),
+                        (&mut info as *mut libbpf_rs::libbpf_sys::bpf_prog_info).cast(),
+                        &mut len,
+                    )
+                };
+                let (time, runs) = if rc == 0 { (info.run_time_ns, info.run_cnt) } else { (0, 0) };
+                (prog.name().to_string_lossy().into_owned(), time, runs)
+            })
+            .collect()
     }
 
     /// How many programs are attached.

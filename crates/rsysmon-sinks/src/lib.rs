@@ -10,6 +10,7 @@ pub mod config;
 pub mod file;
 pub mod format;
 pub mod identity;
+pub mod nats;
 pub mod runner;
 pub mod syslog;
 

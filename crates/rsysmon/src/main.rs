@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Status(args) => client::status(args),
         cli::Command::RemoteThreads(args) => client::remote_threads(args),
         cli::Command::Block(command) => client::block(command),
+        cli::Command::Fleet(command) => client::fleet::fleet(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{field, of, program, run_program, Monitor};
+use support::{field, lifetime_of, of, program, run_program, Monitor};
 
 /// The test switch that pauses `run`'s output: AFTER_MS:FOR_MS.
 const PAUSE: (&str, &str) = ("RSYSMON_TEST_PAUSE_OUTPUT", "300:500");
@@ -49,11 +49,29 @@ fn a_stalled_output_loses_nothing_the_ring_buffer_holds_the_events() {
     assert!(events.iter().all(|e| e["kind"] != "loss"), "lost events: {stderr}");
     assert!(stderr.contains("lost: kernel=0 decode=0 queue=0"), "{stderr}");
     assert_gap_free(&events);
-    assert_eq!(of(&events, "thread-create", pid).len(), threads);
-    assert_eq!(of(&events, "thread-exit", pid).len(), threads);
+    let lifetime = lifetime_of(&events, pid);
+    assert_eq!(of(lifetime, "thread-create", pid).len(), threads);
+    assert_eq!(of(lifetime, "thread-exit", pid).len(), threads);
     // The reader did wait for the output: the pause was absorbed, not
     // missed.
     assert!(waited_ms(&stderr) >= 250, "the reader did not wait for the paused output: {stderr}");
+}
+
+#[test]
+fn stopping_during_a_stall_still_writes_every_event() {
+    require_root!();
+    // The output stalls on its first write for 800 ms; the monitor is told
+    // to stop meanwhile, with 4,000 events more than its queue holds.
+    let monitor = Monitor::start_with_env(&["--queue-size", "1000"], &[("RSYSMON_TEST_PAUSE_OUTPUT", "0:800")]);
+    let (pid, _) = run_program(&program("burst"), &["2000"]);
+    let (events, stderr) = monitor.stop();
+
+    assert!(events.iter().all(|e| e["kind"] != "loss"), "lost events: {stderr}");
+    assert!(stderr.contains("lost: kernel=0 decode=0 queue=0"), "{stderr}");
+    let lifetime = lifetime_of(&events, pid);
+    assert_eq!(of(lifetime, "thread-create", pid).len(), 2000);
+    assert_eq!(of(lifetime, "thread-exit", pid).len(), 2000);
+    assert_gap_free(&events);
 }
 
 #[test]
@@ -61,7 +79,18 @@ fn with_a_tiny_ring_buffer_a_stalled_output_loses_at_kernel_exactly_the_gap() {
     require_root!();
     let monitor = Monitor::start_with_env(&["--queue-size", "1000", "--ring-buffer-kib", "4"], &[PAUSE]);
     let (pid, threads) = paced_threads();
-    monitor.wait_for("the generator's exit", |e| !of(e, "process-exit", pid).is_empty());
+    // The generator's own exit may be among the lost: wait instead for a
+    // process started once the ring had room again.
+    let mut seen_after = false;
+    for _ in 0..20 {
+        let (after, _) = run_program(&program("burst"), &["1"]);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        if !of(&monitor.events(), "process-exit", after).is_empty() {
+            seen_after = true;
+            break;
+        }
+    }
+    assert!(seen_after, "the monitor never caught up");
     let (events, stderr) = monitor.stop();
 
     assert_gap_free(&events);

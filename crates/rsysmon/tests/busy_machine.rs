@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command};
 
 use serde_json::Value;
-use support::{die_with_test, field, of, program, run_program, Monitor};
+use support::{die_with_test, field, lifetime_of, of, program, run_program, Monitor};
 
 /// Busy loops at normal priority, two per CPU, for at most `seconds`;
 /// killed (by pid) when dropped.
@@ -54,14 +54,32 @@ fn thread_named(pid: u32, name: &str) -> u32 {
         .unwrap_or_else(|| panic!("no thread {name} in {pid}"))
 }
 
-/// How many events of each (kind, pid) there are.
-fn counts(events: &[Value]) -> HashMap<(String, u64), usize> {
-    let mut counts = HashMap::new();
+/// Each child of `parent`, in creation order: its pid and how many
+/// process-exec and process-exit events it got, from its creation until its
+/// pid is created again. Pids wrap quickly on a busy machine (pid_max may
+/// be 32768): a later process, or a later child, with the same pid must
+/// not count as this one.
+fn children_of(events: &[Value], parent: u32) -> Vec<(u32, usize, usize)> {
+    let mut children: Vec<(u32, usize, usize)> = Vec::new();
+    let mut current: HashMap<u64, Option<usize>> = HashMap::new();
     for e in events {
-        let key = (e["kind"].as_str().unwrap_or_default().to_string(), e["pid"].as_u64().unwrap_or_default());
-        *counts.entry(key).or_default() += 1;
+        let pid = e["pid"].as_u64().unwrap_or_default();
+        if e["kind"] == "process-create" {
+            let ours = e["ppid"] == parent;
+            if ours {
+                children.push((pid as u32, 0, 0));
+            }
+            current.insert(pid, ours.then_some(children.len() - 1));
+            continue;
+        }
+        let Some(Some(child)) = current.get(&pid) else { continue };
+        match e["kind"].as_str() {
+            Some("process-exec") => children[*child].1 += 1,
+            Some("process-exit") => children[*child].2 += 1,
+            _ => {}
+        }
     }
-    counts
+    children
 }
 
 #[test]
@@ -86,12 +104,11 @@ fn a_cpu_storm_does_not_cost_a_single_process() {
     drop(storm);
     let (events, stderr) = monitor.stop();
 
-    let counts = counts(&events);
-    for kind in ["process-create", "process-exec", "process-exit"] {
-        let missing: Vec<u32> =
-            children.iter().copied().filter(|c| counts.get(&(kind.to_string(), *c as u64)) != Some(&1)).collect();
-        assert!(missing.is_empty(), "{} of 2000 children without exactly one {kind}: {stderr}", missing.len());
-    }
+    let reported = children_of(&events, pid);
+    let pids: Vec<u32> = reported.iter().map(|c| c.0).collect();
+    assert_eq!(pids, children, "the children created, in order: {stderr}");
+    let incomplete: Vec<_> = reported.iter().filter(|c| (c.1, c.2) != (1, 1)).collect();
+    assert!(incomplete.is_empty(), "children without exactly one exec and exit: {incomplete:?}; {stderr}");
     assert!(events.iter().all(|e| e["kind"] != "loss"), "lost events: {stderr}");
     assert!(stderr.contains("lost: kernel=0 decode=0 queue=0"), "{stderr}");
 }
@@ -109,8 +126,9 @@ fn a_cpu_storm_does_not_cost_a_single_thread() {
     drop(storm);
     let (events, stderr) = monitor.stop();
 
-    assert_eq!(of(&events, "thread-create", pid).len(), threads);
-    assert_eq!(of(&events, "thread-exit", pid).len(), threads);
+    let lifetime = lifetime_of(&events, pid);
+    assert_eq!(of(lifetime, "thread-create", pid).len(), threads);
+    assert_eq!(of(lifetime, "thread-exit", pid).len(), threads);
     assert!(events.iter().all(|e| e["kind"] != "loss"), "lost events: {stderr}");
     assert!(stderr.contains("lost: kernel=0 decode=0 queue=0"), "{stderr}");
 }

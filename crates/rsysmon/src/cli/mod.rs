@@ -1,5 +1,7 @@
 //! The command line.
 
+pub mod fleet;
+
 use std::ffi::OsString;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -92,6 +94,9 @@ pub enum Command {
     /// Manage the executables the daemon refuses to run (root only).
     #[command(subcommand, after_help = BLOCK_HELP)]
     Block(BlockCommand),
+    /// Read the events many hosts export to NATS JetStream.
+    #[command(subcommand, after_help = fleet::FLEET_HELP)]
+    Fleet(fleet::FleetCommand),
 }
 
 const BLOCK_HELP: &str = "\

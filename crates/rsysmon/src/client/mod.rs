@@ -4,6 +4,8 @@
 //! Each opens the daemon's socket, sends one request and copies what comes
 //! back to stdout. Every failure is one line saying what to do.
 
+pub mod fleet;
+
 use std::io::{self, BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;

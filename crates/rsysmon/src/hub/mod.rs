@@ -55,6 +55,13 @@ impl Hub {
     /// queue is locked and its reader woken once for the whole batch.
     pub fn publish_all(&self, events: impl IntoIterator<Item = Event>) {
         let events: Vec<Shared> = events.into_iter().map(SharedEvent::new).collect();
+        self.publish_shared(&events);
+    }
+
+    /// As [`Hub::publish_all`], for events already shared: the reader
+    /// wraps each event once, as the sensor makes it, instead of moving it
+    /// (400 bytes) into a batch and then again into its allocation.
+    pub fn publish_shared(&self, events: &[Shared]) {
         if events.is_empty() {
             return;
         }
@@ -66,7 +73,7 @@ impl Hub {
             if s.waits() {
                 waiting.push(Arc::clone(s));
             } else {
-                s.push_all(&events);
+                s.push_all(events);
             }
         }
         // Not held while waiting: `status` and new clients need it.
@@ -74,10 +81,10 @@ impl Hub {
         let detections: Vec<Shared> = events.iter().filter(|e| e.kind() == EventKind::RemoteThread).cloned().collect();
         self.detections.push_all(&detections);
         if let Some(history) = &self.history {
-            history.push_all(&events);
+            history.push_all(events);
         }
         for s in waiting {
-            s.push_all(&events);
+            s.push_all(events);
         }
     }
 

@@ -13,8 +13,10 @@
 //! one big buffer, megabytes) fills instead of a user-space queue dropping:
 //! a short stall of the consumer costs nothing, and a long one is lost at
 //! stage `kernel`, counted exactly there. `run`'s output is such a queue.
-//! It gives up waiting (and drops, counted at its stage) only once the
-//! monitor is stopping, so a stuck consumer cannot keep it from exiting.
+//! Once the monitor is stopping it still waits while the consumer keeps
+//! taking events, but not for one that took nothing for [`GIVE_UP_AFTER`]:
+//! from then on it drops (counted at its stage), so a stuck consumer cannot
+//! keep the monitor from exiting.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,12 +43,16 @@ pub enum WhenFull {
     /// Drop the oldest event (counted, and reported as a loss event).
     DropOldest,
     /// Wait for the consumer to make room; drop the oldest only once
-    /// `give_up` is set (the monitor is stopping).
+    /// `give_up` is set (the monitor is stopping) and the consumer has taken
+    /// nothing for [`GIVE_UP_AFTER`].
     Wait { give_up: Arc<AtomicBool> },
 }
 
 /// How long a waiting producer sleeps before it looks at `give_up` again.
 const RECHECK: Duration = Duration::from_millis(50);
+
+/// How long a stopping monitor waits for a consumer that takes nothing.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
 
 /// A bounded queue with one consumer, dropping or waiting when full.
 pub struct EventQueue {
@@ -69,6 +75,8 @@ struct State {
     closed: bool,
     /// How long producers waited for room, in total.
     waited: Duration,
+    /// A stopping producer gave up on the consumer; cleared when it reads.
+    consumer_stuck: bool,
 }
 
 impl EventQueue {
@@ -83,8 +91,16 @@ impl EventQueue {
     pub fn with(capacity: usize, stage: LossStage, when_full: WhenFull) -> Self {
         let capacity = capacity.max(1);
         let queue = VecDeque::with_capacity(capacity.min(65_536));
-        let state =
-            State { queue, front_loss: None, capacity, stage, dropped: 0, closed: false, waited: Duration::ZERO };
+        let state = State {
+            queue,
+            front_loss: None,
+            capacity,
+            stage,
+            dropped: 0,
+            closed: false,
+            waited: Duration::ZERO,
+            consumer_stuck: false,
+        };
         Self { state: Mutex::new(state), ready: Condvar::new(), room: Condvar::new(), when_full }
     }
 
@@ -129,7 +145,8 @@ impl EventQueue {
         };
         let start = Instant::now();
         while state.queue.len() >= state.capacity && !state.closed {
-            if give_up.load(Ordering::Relaxed) {
+            if give_up.load(Ordering::Relaxed) && (state.consumer_stuck || start.elapsed() >= GIVE_UP_AFTER) {
+                state.consumer_stuck = true;
                 state.drop_oldest();
                 break;
             }
@@ -149,6 +166,7 @@ impl EventQueue {
         let mut out = Vec::with_capacity(state.queue.len() + 1);
         out.extend(state.front_loss.take().map(SharedEvent::new));
         out.extend(state.queue.drain(..));
+        state.consumer_stuck = false;
         drop(state);
         self.room.notify_all();
         out
@@ -326,15 +344,38 @@ mod tests {
     }
 
     #[test]
-    fn a_waiting_queue_gives_up_when_told_and_counts_what_it_drops() {
+    fn a_stopping_waiting_queue_gives_up_on_a_stuck_consumer_and_counts_what_it_drops() {
         let (queue, give_up) = waiting(10);
         let events: Vec<Shared> = (1..=30).map(|seq| SharedEvent::new(event(seq))).collect();
         give_up.store(true, Ordering::Relaxed);
+        let start = Instant::now();
         queue.push_all(&events);
+        // One wait for the stuck consumer, not one per event.
+        let took = start.elapsed();
+        assert!(took >= GIVE_UP_AFTER && took < 3 * GIVE_UP_AFTER, "{took:?}");
         let out = queue.pop_all(Duration::ZERO);
         assert_eq!(out[0].detail, Detail::Loss { lost: 20, stage: LossStage::Queue });
         assert_eq!(queue.dropped(), 20);
         assert_accounts_for(&out, 1, 30);
+    }
+
+    #[test]
+    fn a_stopping_waiting_queue_still_waits_for_a_slow_consumer() {
+        let (queue, give_up) = waiting(10);
+        give_up.store(true, Ordering::Relaxed);
+        let consumer = {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while seen < 50 {
+                    std::thread::sleep(GIVE_UP_AFTER / 10);
+                    seen += queue.pop_all(Duration::from_secs(5)).len();
+                }
+            })
+        };
+        queue.push_all(&(1..=50).map(|seq| SharedEvent::new(event(seq))).collect::<Vec<_>>());
+        consumer.join().unwrap();
+        assert_eq!(queue.dropped(), 0);
     }
 
     #[test]

@@ -96,6 +96,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             b.p99_us,
             b.window
         );
+        if b.unreadable > 0 {
+            eprintln!(
+                "rsysmon: blocker: {} exec events could not be read ({}); the kernel denied those execs",
+                b.unreadable,
+                nix::errno::Errno::from_raw(b.last_read_errno)
+            );
+        }
     }
     written.context("writing events failed")?;
     stopped.result

@@ -10,6 +10,7 @@ use anyhow::Context;
 use rsysmon_event::{Event, LossStage, SinkName};
 use rsysmon_sinks::file::{FileSettings, FileSink};
 use rsysmon_sinks::identity::RunIdentity;
+use rsysmon_sinks::nats::{NatsSettings, NatsSink};
 use rsysmon_sinks::syslog::SyslogSink;
 use rsysmon_sinks::{EventSource, LineFormat, OutputsConfig, RunningSink, Sink, SinkStatus};
 
@@ -84,8 +85,21 @@ impl Sinks {
             );
             sinks.add(hub, Box::new(sink), syslog.address.to_string(), syslog.format, syslog.buffer_events)?;
         }
-        if config.nats.enabled || config.metrics.enabled {
-            anyhow::bail!("outputs.nats and outputs.metrics are not available in this build");
+        let nats = &config.nats;
+        if nats.enabled {
+            let settings = NatsSettings {
+                url: nats.url.clone(),
+                stream: nats.stream.clone(),
+                subject_prefix: nats.subject_prefix.clone(),
+                replicas: nats.replicas,
+                duplicate_window: Duration::from_secs(nats.duplicate_window_secs),
+                format: nats.format,
+            };
+            let sink = NatsSink::new(settings, identity.clone()).context("outputs.nats")?;
+            sinks.add(hub, Box::new(sink), nats.url.clone(), nats.format, nats.buffer_events)?;
+        }
+        if config.metrics.enabled {
+            anyhow::bail!("outputs.metrics is not available in this build");
         }
         Ok(sinks)
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rsysmon_probe::Probes;
 
+use crate::hub::shared_event::SharedEvent;
 use crate::hub::Hub;
 use crate::sensor::clock::BootClock;
 use crate::sensor::stats::Stats;
@@ -42,13 +43,17 @@ pub fn pump(
 ) -> anyhow::Result<Stats> {
     let sensor = RefCell::new(sensor);
     let batch = RefCell::new(Vec::with_capacity(BATCH));
-    // Draining keeps the batch's buffer for the next one.
-    let flush = || hub.publish_all(batch.borrow_mut().drain(..));
+    // Clearing keeps the batch's buffer for the next one.
+    let flush = || {
+        let mut batch = batch.borrow_mut();
+        hub.publish_shared(&batch);
+        batch.clear();
+    };
     let reader = probes.reader(|bytes| {
         if let Some(event) = sensor.borrow_mut().on_record(bytes) {
             let full = {
                 let mut batch = batch.borrow_mut();
-                batch.push(event);
+                batch.push(SharedEvent::new(event));
                 batch.len() >= BATCH
             };
             if full {

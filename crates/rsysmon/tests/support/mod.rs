@@ -187,6 +187,20 @@ pub fn wait_ready(child: &mut Child, marker: &'static str) -> Arc<Mutex<String>>
     text
 }
 
+/// The events from the creation of process `pid`, a child of this test
+/// process, to its exit, both included: on a busy machine pids wrap
+/// quickly, and events before or after that span with the same pid belong
+/// to another process.
+pub fn lifetime_of(events: &[Value], pid: u32) -> &[Value] {
+    let is = |e: &Value, kind: &str| e["kind"] == kind && e["pid"] == pid;
+    let start = events
+        .iter()
+        .position(|e| is(e, "process-create") && e["ppid"] == std::process::id())
+        .unwrap_or_else(|| panic!("no creation of {pid} by this test"));
+    let end = events[start..].iter().position(|e| is(e, "process-exit")).map_or(events.len(), |i| start + i + 1);
+    &events[start..end]
+}
+
 /// Events of one kind about one pid, in arrival order.
 pub fn of(events: &[Value], kind: &str, pid: u32) -> Vec<Value> {
     events.iter().filter(|e| e["kind"] == kind && e["pid"] == pid).cloned().collect()

@@ -104,3 +104,44 @@ impl Drop for Rsyslog {
         let _ = self.child.wait();
     }
 }
+
+/// nats-server (Debian's `nats-server`) with JetStream, on loopback, its
+/// store in a directory of its own.
+pub struct NatsServer {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        Self::start_in(tempfile::tempdir().unwrap(), free_port())
+    }
+
+    fn start_in(dir: tempfile::TempDir, port: u16) -> NatsServer {
+        let mut cmd = Command::new("/usr/sbin/nats-server");
+        cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]).arg(dir.path().join("store"));
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = die_with_test(&mut cmd).spawn().expect("start nats-server (Debian package nats-server)");
+        wait_listening(port, &mut child, "nats-server");
+        NatsServer { child, port, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Stop the server and start it again on the same port and store.
+    pub fn restart(mut self) -> NatsServer {
+        terminate(&mut self.child);
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
