@@ -3,6 +3,7 @@
 use std::fs::{File, Metadata};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rsysmon_event::HashStatus;
@@ -40,6 +41,16 @@ const CHUNK: usize = 256 * 1024;
 /// SHA-256 (hex) of the open `file`, which must still be `version` before
 /// and after it is read, and read by `deadline`.
 pub fn hash_file(file: &mut File, version: FileVersion, deadline: Instant) -> Result<String, HashStatus> {
+    hash_file_unless(file, version, deadline, &AtomicBool::new(false))
+}
+
+/// [`hash_file`], given up (`over-budget`) as soon as `stop` is set.
+pub fn hash_file_unless(
+    file: &mut File,
+    version: FileVersion,
+    deadline: Instant,
+    stop: &AtomicBool,
+) -> Result<String, HashStatus> {
     let before = file.metadata().map_err(|_| HashStatus::Error)?;
     if FileVersion::of(&before) != version {
         return Err(HashStatus::Changed);
@@ -54,7 +65,7 @@ pub fn hash_file(file: &mut File, version: FileVersion, deadline: Instant) -> Re
             Err(_) => return Err(HashStatus::Error),
         };
         h.update(&buf[..n]);
-        if Instant::now() > deadline {
+        if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
             return Err(HashStatus::OverBudget);
         }
     }

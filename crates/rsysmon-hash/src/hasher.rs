@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rsysmon_event::{FileHash, HashStatus};
 use rsysmon_fs::FileId;
 
-use crate::file::{hash_file, FileVersion};
+use crate::file::{hash_file_unless, FileVersion};
 
 /// How much hashing may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,9 @@ pub struct Hasher {
     jobs: Option<SyncSender<Job>>,
     done: Receiver<HashDone>,
     worker: Option<JoinHandle<()>>,
+    /// Set when the service stops: the worker drops what is queued and
+    /// gives up the file it is reading, so stopping never waits for hashes.
+    stop: Arc<AtomicBool>,
 }
 
 impl Hasher {
@@ -110,13 +113,14 @@ impl Hasher {
         let (done_tx, done) = mpsc::channel();
         let state = Arc::new(Mutex::new(State::default()));
         let counters = Arc::new(Counters::default());
+        let stop = Arc::new(AtomicBool::new(false));
         let worker = {
-            let (state, counters) = (state.clone(), counters.clone());
+            let (state, counters, stop) = (state.clone(), counters.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("rsysmon-hash".into())
-                .spawn(move || work(job_rx, done_tx, state, counters, limits))?
+                .spawn(move || work(job_rx, done_tx, state, counters, limits, &stop))?
         };
-        Ok(Hasher { limits, state, counters, jobs: Some(jobs), done, worker: Some(worker) })
+        Ok(Hasher { limits, state, counters, jobs: Some(jobs), done, worker: Some(worker), stop })
     }
 
     /// The hash of `file`, which can be opened as `open_path`, for `event`:
@@ -187,6 +191,7 @@ impl Hasher {
 
 impl Drop for Hasher {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         self.jobs = None;
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
@@ -200,11 +205,15 @@ fn work(
     state: Arc<Mutex<State>>,
     counters: Arc<Counters>,
     limits: HashLimits,
+    stop: &AtomicBool,
 ) {
     lower_priority();
     for Job { mut file, version } in jobs {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         let started = Instant::now();
-        let result = hash_file(&mut file, version, started + limits.time_budget);
+        let result = hash_file_unless(&mut file, version, started + limits.time_budget, stop);
         drop(file);
         let took = started.elapsed();
         counters.hashing_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
@@ -305,6 +314,21 @@ mod tests {
             done.hash.sha256.as_deref(),
             Some("88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589")
         );
+    }
+
+    #[test]
+    fn stopping_does_not_wait_for_queued_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Hasher::start(HashLimits::default()).unwrap();
+        for i in 0..200 {
+            let path = dir.path().join(format!("f{i}"));
+            std::fs::write(&path, vec![i as u8; 4 << 20]).unwrap();
+            let id = FileId::of(&std::fs::metadata(&path).unwrap());
+            h.lookup(&path, id, HashFor { seq: i, pid: 1, comm: "t".into(), path: String::new() });
+        }
+        let t = Instant::now();
+        drop(h);
+        assert!(t.elapsed() < Duration::from_secs(2), "stopping took {:?}", t.elapsed());
     }
 
     #[test]

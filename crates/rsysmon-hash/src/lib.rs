@@ -13,7 +13,7 @@
 mod file;
 mod hasher;
 
-pub use file::{hash_file, hash_path, FileVersion};
+pub use file::{hash_file, hash_file_unless, hash_path, FileVersion};
 pub use hasher::{HashDone, HashFor, HashLimits, Hasher, HasherStats};
 
 use sha2::{Digest, Sha256};

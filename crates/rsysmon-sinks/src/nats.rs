@@ -226,16 +226,7 @@ mod tests {
             format: LineFormat::Json,
         };
         let sink = NatsSink::new(settings, identity).unwrap();
-        let event = Event {
-            seq: 42,
-            time: Default::default(),
-            host: Default::default(),
-            process: Default::default(),
-            pid: 1,
-            tid: 1,
-            comm: "x".into(),
-            detail: Detail::ThreadCreate { creator_tid: 1 },
-        };
+        let event = Event::new(42, Default::default(), 1, 1, "x".into(), Detail::ThreadCreate { creator_tid: 1 });
         assert_eq!(sink.subject(&event), "rsysmon.web-1_example.thread-create");
         assert_eq!(sink.message_id(&event), "web-1.example/b00t/17/42");
         let request = WatchRequest {

@@ -15,7 +15,14 @@ pub struct Identity {
     own_mnt_ns: u64,
     users: HashMap<u32, Option<String>>,
     groups: HashMap<u32, Option<String>>,
+    /// Entity ids made, by (pid, start): a process's every event needs its
+    /// id and its parent's, and a SHA-256 each time would be the sensor's
+    /// largest cost per event.
+    entity_ids: HashMap<(u32, u64), String>,
 }
+
+/// Entity ids remembered; forgotten all at once beyond this.
+const MAX_ENTITY_IDS: usize = 65_536;
 
 /// Names remembered; forgotten all at once beyond this.
 const MAX_NAMES: usize = 4096;
@@ -29,6 +36,7 @@ impl Identity {
             own_mnt_ns,
             users: HashMap::new(),
             groups: HashMap::new(),
+            entity_ids: HashMap::new(),
         }
     }
 
@@ -36,11 +44,19 @@ impl Identity {
     /// (CLOCK_BOOTTIME): stable for its life, and unique across pid reuse
     /// (the start time differs), reboots (the boot id) and hosts (the
     /// machine id).
-    pub fn entity_id(&self, pid: u32, start_ns: u64) -> String {
-        rsysmon_hash::sha256_hex_of_parts(
+    pub fn entity_id(&mut self, pid: u32, start_ns: u64) -> String {
+        if let Some(id) = self.entity_ids.get(&(pid, start_ns)) {
+            return id.clone();
+        }
+        let id = rsysmon_hash::sha256_hex_of_parts(
             &[self.machine_id.as_bytes(), self.boot_id.as_bytes(), &pid.to_le_bytes(), &start_ns.to_le_bytes()],
             16,
-        )
+        );
+        if self.entity_ids.len() >= MAX_ENTITY_IDS {
+            self.entity_ids.clear();
+        }
+        self.entity_ids.insert((pid, start_ns), id.clone());
+        id
     }
 
     /// Whether `mnt_ns` is another mount namespace than the daemon's: the
@@ -83,15 +99,15 @@ mod tests {
     #[test]
     fn entity_ids_differ_by_pid_start_and_host() {
         let host = Host { name: "a".into(), id: "m1".into(), boot_id: "b1".into() };
-        let id = Identity::new(&host);
+        let mut id = Identity::new(&host);
         let e = id.entity_id(100, 5);
         assert_eq!(e.len(), 32);
         assert_eq!(e, id.entity_id(100, 5));
         assert_ne!(e, id.entity_id(100, 6));
         assert_ne!(e, id.entity_id(101, 5));
-        let other = Identity::new(&Host { id: "m2".into(), ..host.clone() });
+        let mut other = Identity::new(&Host { id: "m2".into(), ..host.clone() });
         assert_ne!(e, other.entity_id(100, 5));
-        let reboot = Identity::new(&Host { boot_id: "b2".into(), ..host });
+        let mut reboot = Identity::new(&Host { boot_id: "b2".into(), ..host });
         assert_ne!(e, reboot.entity_id(100, 5));
     }
 

@@ -336,7 +336,7 @@ impl Sensor {
         }
     }
 
-    fn parent_entity_id(&self, pid: u32) -> Option<String> {
+    fn parent_entity_id(&mut self, pid: u32) -> Option<String> {
         let (ppid, start) = self.table.parent(pid)?;
         Some(self.identity.entity_id(ppid, start?))
     }
