@@ -11,6 +11,8 @@ from .workloads import PLUGIN_NAME
 
 SOURCES = Path(__file__).resolve().parent.parent / "workloads"
 PROGRAMS = ("spawn", "threads", "dlopen", "syscalls", "mmapanon", "rate", "spin")
+# The CPU storm is the busy-machine tests' own program: one source for both.
+SHARED_SOURCES = {"spin": Path(__file__).resolve().parents[2] / "crates/rsysmon/tests/programs/spin.c"}
 
 
 def build_all(build_dir: Path) -> dict[str, Path]:
@@ -20,7 +22,10 @@ def build_all(build_dir: Path) -> dict[str, Path]:
     if shutil.which(cc) is None:
         raise SystemExit(f"bench: no C compiler '{cc}' found: install gcc (apt-get install gcc libc6-dev) or set CC")
     build_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(build_dir / name, [f"{SOURCES / name}.c", "-pthread", "-ldl"]) for name in PROGRAMS]
+    jobs = [
+        (build_dir / name, [str(SHARED_SOURCES.get(name, SOURCES / f"{name}.c")), "-pthread", "-ldl"])
+        for name in PROGRAMS
+    ]
     jobs.append((build_dir / PLUGIN_NAME, ["-shared", "-fPIC", str(SOURCES / "plugin.c")]))
     built = {}
     for out, args in jobs:

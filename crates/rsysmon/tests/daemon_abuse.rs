@@ -12,24 +12,12 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::{exec, private_true};
 
 use support::daemon::Daemon;
 
 const NOBODY: u32 = 65534;
 const NOGROUP: u32 = 65534;
-
-/// A private copy of /bin/true: the only thing these tests ever block.
-fn private_true() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("true-copy");
-    std::fs::copy("/bin/true", &copy).unwrap();
-    (dir, copy.to_string_lossy().into_owned())
-}
-
-fn exec(path: &str) -> std::io::Result<std::process::ExitStatus> {
-    let mut cmd = Command::new(path);
-    support::die_with_test(&mut cmd).status()
-}
 
 fn sockaddr(path: &Path) -> libc::sockaddr_un {
     // SAFETY: sockaddr_un is plain data; all zeroes is a valid value.

@@ -5,22 +5,10 @@ mod support;
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
+use support::{exec, private_true};
 
 use serde_json::Value;
 use support::daemon::{read_until, Daemon};
-
-/// A private copy of /bin/true: the only thing these tests ever block.
-fn private_true() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("true-copy");
-    std::fs::copy("/bin/true", &copy).unwrap();
-    (dir, copy.to_string_lossy().into_owned())
-}
-
-fn exec(path: &str) -> std::io::Result<std::process::ExitStatus> {
-    let mut cmd = Command::new(path);
-    support::die_with_test(&mut cmd).status()
-}
 
 fn ok(out: &std::process::Output) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -9,6 +9,7 @@ use std::io::{BufRead, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::exec;
 
 use serde_json::Value;
 use support::daemon::Daemon;
@@ -16,10 +17,6 @@ use support::daemon::Daemon;
 const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
 /// The most rules a set holds (rsysmon_blocker::MAX_RULES).
 const MAX_RULES: usize = 16384;
-
-fn exec(path: &str) -> std::io::Result<std::process::ExitStatus> {
-    support::die_with_test(&mut Command::new(path)).status()
-}
 
 fn ld_so(path: &str) -> std::process::ExitStatus {
     support::die_with_test(Command::new(LOADER).arg(path)).status().unwrap()

@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use support::exec;
 
 use support::{die_with_test, program, real, shared_library, Monitor};
 
@@ -57,10 +58,6 @@ fn dlopen(lib: &str) -> Output {
 
 fn mmap_exec(file: &str) -> Output {
     output(Command::new(program("mmap_exec")).arg(file))
-}
-
-fn exec(file: &str) -> std::io::Result<std::process::ExitStatus> {
-    die_with_test(&mut Command::new(file)).status()
 }
 
 /// Every way in to `name` (a copy of true) and `name.so` below `dir` is

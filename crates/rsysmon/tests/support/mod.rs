@@ -273,3 +273,17 @@ pub fn field(lines: &[String], key: &str) -> Vec<u32> {
 pub fn real(path: &str) -> String {
     std::fs::canonicalize(path).unwrap().to_string_lossy().into_owned()
 }
+
+/// A private copy of /bin/true in a temp dir of its own: the only thing
+/// the blocking tests ever block.
+pub fn private_true() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("true-copy");
+    std::fs::copy("/bin/true", &copy).unwrap();
+    (dir, copy.to_string_lossy().into_owned())
+}
+
+/// Run `path` with no arguments and wait for it.
+pub fn exec(path: &str) -> std::io::Result<std::process::ExitStatus> {
+    die_with_test(&mut Command::new(path)).status()
+}
