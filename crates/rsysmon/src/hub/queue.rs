@@ -66,9 +66,11 @@ pub struct EventQueue {
 
 struct State {
     queue: VecDeque<Shared>,
-    /// Stands for everything dropped since the consumer last read; always
-    /// older than everything in `queue`.
-    front_loss: Option<Event>,
+    /// Stand for everything dropped since the consumer last read, one per
+    /// stage (a dropped `loss` event keeps its own stage, so a reader's
+    /// count per stage is `status`'s); always older than everything in
+    /// `queue`.
+    front_loss: Vec<Event>,
     capacity: usize,
     stage: LossStage,
     dropped: u64,
@@ -93,7 +95,7 @@ impl EventQueue {
         let queue = VecDeque::with_capacity(capacity.min(65_536));
         let state = State {
             queue,
-            front_loss: None,
+            front_loss: Vec::new(),
             capacity,
             stage,
             dropped: 0,
@@ -160,11 +162,11 @@ impl EventQueue {
     /// Everything queued, oldest first; waits up to `timeout` if empty.
     pub fn pop_all(&self, timeout: Duration) -> Vec<Shared> {
         let mut state = self.lock();
-        if state.queue.is_empty() && state.front_loss.is_none() && !state.closed {
+        if state.queue.is_empty() && state.front_loss.is_empty() && !state.closed {
             state = self.ready.wait_timeout(state, timeout).unwrap_or_else(|e| e.into_inner()).0;
         }
         let mut out = Vec::with_capacity(state.queue.len() + 1);
-        out.extend(state.front_loss.take().map(SharedEvent::new));
+        out.extend(state.take_front_loss().into_iter().map(SharedEvent::new));
         out.extend(state.queue.drain(..));
         state.consumer_stuck = false;
         drop(state);
@@ -216,20 +218,43 @@ impl EventQueue {
 }
 
 impl State {
-    /// Free one slot by folding the oldest event into the front loss event.
+    /// Free one slot by folding the oldest event into the front loss event
+    /// of its stage: this queue's, or the stage of a dropped loss event.
     fn drop_oldest(&mut self) {
         let Some(oldest) = self.queue.pop_front() else { return };
         self.dropped += count_as_drop(&oldest);
-        match &mut self.front_loss {
+        let stage = match oldest.detail {
+            Detail::Loss { stage, .. } => stage,
+            _ => self.stage,
+        };
+        let weight = oldest.weight();
+        let held = self.front_loss.iter_mut().find(|l| matches!(l.detail, Detail::Loss { stage: s, .. } if s == stage));
+        match held {
             Some(loss) => {
                 if let Detail::Loss { lost, .. } = &mut loss.detail {
-                    *lost += oldest.weight();
+                    *lost += weight;
                 }
-                loss.seq = oldest.seq;
-                loss.time = oldest.time;
             }
-            None => self.front_loss = Some(as_loss(&oldest, self.stage)),
+            None => self.front_loss.push(as_loss(&oldest, stage)),
         }
+        // Every front loss event ends at the newest dropped event for now;
+        // their sequence numbers are spread over the span when taken.
+        for loss in &mut self.front_loss {
+            loss.seq = oldest.seq;
+            loss.time = oldest.time;
+        }
+    }
+
+    /// The front loss events, numbered so that together they cover the
+    /// dropped span exactly: each ends where the next begins.
+    fn take_front_loss(&mut self) -> Vec<Event> {
+        let mut losses = std::mem::take(&mut self.front_loss);
+        let mut end = losses.last().map(|l| l.seq).unwrap_or_default();
+        for loss in losses.iter_mut().rev() {
+            loss.seq = end;
+            end = end.saturating_sub(loss.weight());
+        }
+        losses
     }
 }
 
@@ -300,14 +325,18 @@ mod tests {
     }
 
     #[test]
-    fn kernel_loss_events_fold_into_queue_loss_without_double_counting() {
+    fn a_dropped_kernel_loss_keeps_its_stage_and_is_not_counted_twice() {
         let queue = EventQueue::new(3, LossStage::Queue);
         let events = [event(1), loss(5, 4, LossStage::Kernel), event(6), event(7), event(8)];
         queue.push_all(&events.into_iter().map(SharedEvent::new).collect::<Vec<_>>());
         let out = queue.pop_all(Duration::ZERO);
-        assert_eq!(out[0].detail, Detail::Loss { lost: 5, stage: LossStage::Queue });
-        assert_eq!(out[0].seq, 5);
-        assert_eq!(out.len(), 4);
+        // The reader's totals per stage are what `status` says: 1 lost
+        // here, 4 in the kernel.
+        assert_eq!(out[0].detail, Detail::Loss { lost: 1, stage: LossStage::Queue });
+        assert_eq!(out[0].seq, 1);
+        assert_eq!(out[1].detail, Detail::Loss { lost: 4, stage: LossStage::Kernel });
+        assert_eq!(out[1].seq, 5);
+        assert_eq!(out.len(), 5);
         assert_eq!(queue.dropped(), 1);
         assert_accounts_for(&out, 1, 8);
     }
