@@ -36,7 +36,7 @@ test: test-host
 test-host: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace --release
+	$(CARGO) test --workspace --release --no-fail-fast
 
 # The tests of scripts/guest-tests.list in a QEMU guest running the newest
 # Debian 12 kernel (linux-image-6.1.0-*-amd64).
