@@ -41,7 +41,17 @@ if [[ ${1:-} == --in-guest ]]; then
         mount --bind / /run/vm-run/host
         ln -sfn "/run/vm-run/host$(readlink "$mods")" "$mods"
     fi
+    # The guest's own /tmp hides the host's: a checkout that lives under it
+    # (a CI clone, say) is bound back in place first.
+    cwd=$PWD
+    mkdir -p /run/vm-run/host-tmp
+    mount --bind /tmp /run/vm-run/host-tmp
     mount -t tmpfs -o mode=1777 tmpfs /tmp
+    if [[ $cwd == /tmp/* ]]; then
+        mkdir -p "$cwd"
+        mount --bind "/run/vm-run/host-tmp/${cwd#/tmp/}" "$cwd"
+        cd "$cwd"
+    fi
     while [[ ${1:-} == --rw ]]; do
         mount -t tmpfs -o mode=1777 tmpfs "$2"
         shift 2
