@@ -14,8 +14,21 @@ use support::services::NatsServer;
 use support::{of, program, run_program, RSYSMON};
 
 /// Everything the stream holds, via `rsysmon fleet watch --all`, once it
-/// holds the exit of `pid`.
+/// holds the exit of `pid`. The daemon's sink creates the stream on its own
+/// thread: a watch that finds no stream yet is tried again.
 fn stream_until_exit(url: &str, pid: u32) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (found, events) = watch_until_exit(url, pid, deadline);
+        if found || !events.is_empty() || Instant::now() >= deadline {
+            assert!(found, "no exit of {pid} from the stream; {} events", events.len());
+            return events;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn watch_until_exit(url: &str, pid: u32, deadline: Instant) -> (bool, Vec<Value>) {
     let mut cmd = Command::new(RSYSMON);
     cmd.args(["fleet", "watch", "--all", "--nats", url]).stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = support::die_with_test(&mut cmd).spawn().unwrap();
@@ -28,7 +41,6 @@ fn stream_until_exit(url: &str, pid: u32) -> Vec<Value> {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut events = Vec::new();
     let found = loop {
         let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else { break false };
@@ -41,8 +53,7 @@ fn stream_until_exit(url: &str, pid: u32) -> Vec<Value> {
     };
     let _ = child.kill();
     let _ = child.wait();
-    assert!(found, "no exit of {pid} from the stream; {} events", events.len());
-    events
+    (found, events)
 }
 
 /// Every seq of the daemon's run once, in order: each step is 1, or what a
