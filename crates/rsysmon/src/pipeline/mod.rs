@@ -10,6 +10,7 @@ pub mod config;
 pub mod priority;
 pub mod privilege;
 mod reader;
+mod test_hold;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
