@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::daemon::{read_until, Daemon};
-use support::{exec, private_true, program, run_program};
+use support::{assert_accounted, exec, private_true, program, run_program};
 
 const WATCH_JSON: &str = r#"{"v":1,"op":"watch","format":"json"}"#;
 
@@ -19,15 +19,6 @@ fn losses(events: &[Value]) -> BTreeMap<String, u64> {
         *by_stage.entry(e["stage"].as_str().unwrap().to_string()).or_default() += e["lost"].as_u64().unwrap();
     }
     by_stage
-}
-
-/// Every seq step is one event, or a loss event's count.
-fn assert_accounted(events: &[Value]) {
-    for pair in events.windows(2) {
-        let step = pair[1]["seq"].as_u64().unwrap() - pair[0]["seq"].as_u64().unwrap();
-        let weight = if pair[1]["kind"] == "loss" { pair[1]["lost"].as_u64().unwrap() } else { 1 };
-        assert_eq!(step, weight, "unexplained gap between {} and {}", pair[0], pair[1]);
-    }
 }
 
 #[test]

@@ -25,7 +25,11 @@ fn stream_until_exit(url: &str, pid: u32) -> Vec<Value> {
         if found || !events.is_empty() || Instant::now() >= deadline {
             let sorted = by_seq(&events);
             let first_gap = gaps(&sorted).first().map(|(a, b)| format!("{} -> {}", a["seq"], b["seq"]));
-            assert!(found, "no exit of {pid} and every seq before it; {} events, first gap {first_gap:?}", events.len());
+            assert!(
+                found,
+                "no exit of {pid} and every seq before it; {} events, first gap {first_gap:?}",
+                events.len()
+            );
             return events;
         }
         std::thread::sleep(Duration::from_millis(200));
