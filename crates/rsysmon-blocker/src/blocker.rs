@@ -41,7 +41,7 @@ use crate::exec_hashes::ExecHashes;
 use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile, ProcFds};
 use crate::rule::{ExecRule, Protected};
 use crate::rule_set::{RuleSet, SharedRules};
-use crate::stats::{BlockerStats, Counters};
+use crate::stats::{BlockerStats, Counters, StatsReader};
 
 /// An exec that was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +193,11 @@ impl Blocker {
     /// Counters and decision times so far.
     pub fn stats(&self) -> BlockerStats {
         self.counters.snapshot()
+    }
+
+    /// A handle on the same counters for another thread (the metrics).
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader(Arc::clone(&self.counters))
     }
 
     /// Exec events the kernel could not hand over (and so denied), and the
