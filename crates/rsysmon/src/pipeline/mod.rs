@@ -17,6 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_event::Host;
 use rsysmon_hash::Hasher;
@@ -27,8 +28,9 @@ use crate::blocking::kernel_lists::KernelLists;
 use crate::blocking::Blocking;
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
-use crate::protocol::BlockerStatus;
+use crate::protocol::BlockerHealth;
 use crate::sensor::clock::BootClock;
+use crate::sensor::filter::{EventFilter, SharedFilter};
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
@@ -57,6 +59,7 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     nice: i32,
     capabilities: Capabilities,
+    filter: SharedFilter,
 }
 
 /// Why blocking is off in a `run` without `--block`: nothing to report.
@@ -120,8 +123,13 @@ impl Pipeline {
             .filter(|_| blocking_on)
             .map(|rules| Blocking::start(rules, config.blocking.on_failure, config.priority.nice))
             .transpose()?;
+        let filter: SharedFilter = Arc::new(ArcSwap::from_pointee(
+            EventFilter::new(&config.filter)
+                .map_err(|e| anyhow::anyhow!("filter.rules: rule {}: {}", e.index + 1, e.why))?,
+        ));
         let mut sensor =
-            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
+            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy)
+                .with_filter(Arc::clone(&filter));
         if let Some(limits) = config.hashing.limits() {
             sensor = sensor.with_hasher(Hasher::start(limits).context("cannot start the hashing thread")?);
         }
@@ -135,6 +143,7 @@ impl Pipeline {
             stop,
             nice: config.priority.nice,
             capabilities,
+            filter,
         })
     }
 
@@ -178,13 +187,23 @@ impl Pipeline {
         self.probes.tracefs() == rsysmon_probe::kernel_fs::Tracefs::Mounted
     }
 
+    /// The filter rules in force: store new ones to change them.
+    pub fn filter(&self) -> &SharedFilter {
+        &self.filter
+    }
+
+    /// A handle on the blocker's counters for another thread, if blocking.
+    pub fn blocker_stats(&self) -> Option<rsysmon_blocker::StatsReader> {
+        self.blocking.as_ref().map(|b| b.stats_reader().clone())
+    }
+
     /// The number of filesystems the blocker watches, if blocking.
     pub fn blocked_filesystems(&self) -> Option<usize> {
         self.blocking.as_ref().map(|b| b.blocker().map_or(0, |b| b.coverage().marked.len()))
     }
 
     /// How the exec blocker is doing, if blocking.
-    pub fn blocker_health(&self) -> Option<Arc<Mutex<BlockerStatus>>> {
+    pub fn blocker_health(&self) -> Option<Arc<Mutex<BlockerHealth>>> {
         self.blocking.as_ref().map(|b| Arc::clone(b.health()))
     }
 
@@ -203,7 +222,8 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, mut blocking, stop, nice, capabilities: _ } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, mut blocking, stop, nice, capabilities: _, filter: _ } =
+            self;
         // Only this thread: threads started before (clients) keep theirs.
         priority::raise_this_thread(nice, "ring-buffer reader");
         let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &mut blocking {
