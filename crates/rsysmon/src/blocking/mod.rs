@@ -11,6 +11,7 @@
 
 pub mod exec_rules;
 pub mod kernel_lists;
+pub mod unload;
 
 use std::cell::Cell;
 use std::ffi::OsString;

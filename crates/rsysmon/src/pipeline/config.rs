@@ -149,11 +149,18 @@ pub struct BlockingConfig {
     /// Where `rsysmon block add/remove` keep the rules (JSON, written
     /// atomically); loaded at start.
     pub rules_file: PathBuf,
+    /// Where the daemon pins its BPF LSM links and rule maps, so the kernel
+    /// goes on refusing while the daemon is down (`rsysmon unload` removes
+    /// them). Must be on bpffs.
+    pub pin_dir: PathBuf,
 }
 
 impl Default for BlockingConfig {
     fn default() -> Self {
-        Self { rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE) }
+        Self {
+            rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE),
+            pin_dir: PathBuf::from(rsysmon_probe::pins::DEFAULT_PIN_DIR),
+        }
     }
 }
 
@@ -277,6 +284,7 @@ impl Config {
         check_range("socket.max_clients_per_uid", self.socket.max_clients_per_uid as u64, &MAX_CLIENTS_PER_UID)?;
         check_range("socket.idle_timeout_secs", self.socket.idle_timeout_secs, &IDLE_TIMEOUT_SECS)?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
+        check(self.blocking.pin_dir.is_absolute(), "blocking.pin_dir", "must be an absolute path")?;
         self.required_capabilities()?;
         check_range("remote_threads.window_secs", self.remote_threads.window_secs, &REMOTE_WINDOW_SECS)?;
         let nice = i64::from(self.priority.nice);
@@ -307,6 +315,8 @@ impl Config {
             include_kernel_threads: self.probes.include_kernel_threads,
             ring_buffer_bytes: self.probes.ring_buffer_kib * 1024,
             remote_thread_window: Duration::from_secs(self.remote_threads.window_secs),
+            // Set by the pipeline, which knows whether it blocks.
+            enforcement: rsysmon_probe::Enforcement::Off,
         }
     }
 
@@ -337,6 +347,7 @@ allow = []               # creators whose remote threads are expected, e.g. [\"/
 
 [blocking]
 rules_file = {}
+pin_dir = {}   # BPF LSM links and rule maps pinned here (bpffs); `rsysmon unload` removes them
 
 [priority]
 nice = {}                # reader, exec decider and output threads; -20..19, 0 = ordinary
@@ -358,6 +369,7 @@ cache_entries = {}    # file versions whose hash is remembered
             d.probes.ring_buffer_kib,
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
+            quoted(&d.blocking.pin_dir),
             d.priority.nice,
             d.hashing.enabled,
             d.hashing.max_size_mib,
