@@ -11,6 +11,7 @@
 
 pub mod exec_rules;
 pub mod kernel_lists;
+pub mod unload;
 
 use std::cell::Cell;
 use std::ffi::OsString;
@@ -150,8 +151,8 @@ impl Blocking {
             FailMode::Closed => {
                 tracing::error!(
                     "exec blocker failed: {why}. Failing closed ([blocking] on_failure = \"closed\"): until a new \
-                     decider runs, the kernel kills every process that maps a blocked file (SIGKILL, not EPERM); \
-                     starting a new decider"
+                     decider runs, the kernel still stops blocked files (EPERM where BPF LSM enforces, else \
+                     SIGKILL when the file is mapped); starting a new decider"
                 );
                 health.state = RESTARTING.into();
                 self.retry = Some((Instant::now(), FIRST_RETRY));

@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_event::Host;
 use rsysmon_hash::Hasher;
-use rsysmon_probe::{Capabilities, Capability, CapabilityState, Probes};
+use rsysmon_probe::{Capabilities, Capability, CapabilityState, Enforcement, KernelEnforcement, Probes};
 
 use crate::blocking::exec_rules::ExecRules;
 use crate::blocking::kernel_lists::KernelLists;
@@ -66,15 +66,25 @@ pub struct Pipeline {
 const BLOCKING_NO_RULES: &str = "no --block rules given";
 
 /// The probes' capabilities, and blocking: on when there are rules to
-/// enforce and the image-load probes can stop files reached without execve.
+/// enforce and the kernel refuses files reached without execve: by BPF LSM
+/// hooks, or else the image-load probes' kill.
 fn capabilities(probes: &Probes, rules: &RuleSource) -> Capabilities {
     let mut capabilities = probes.capabilities().clone();
+    let lsm = probes.enforcement();
     let blocking = if matches!(rules, RuleSource::Off) {
         CapabilityState::Off(BLOCKING_NO_RULES.into())
-    } else if !capabilities.is_on(Capability::ImageLoad) {
-        CapabilityState::Off("it needs image-load, which is off".into())
+    } else if let Some(mechanism) = lsm.mechanism() {
+        CapabilityState::On(format!("{mechanism}; fanotify exec permission for path, glob and hash rules"))
     } else {
-        CapabilityState::On("fanotify exec permission, SIGKILL at image load".into())
+        let not_lsm = match lsm {
+            KernelEnforcement::Unavailable(why) => format!("bpf-lsm not used: {why}"),
+            _ => "bpf-lsm not used".into(),
+        };
+        if !capabilities.is_on(Capability::ImageLoad) {
+            CapabilityState::Off(format!("it needs image-load, which is off ({not_lsm})"))
+        } else {
+            CapabilityState::On(format!("fanotify exec permission, SIGKILL at image load; {not_lsm}"))
+        }
     };
     capabilities.set(Capability::Blocking, blocking);
     capabilities
@@ -101,7 +111,15 @@ impl Pipeline {
         // Seeded before the probes load: a process that starts in between
         // is in the table or in the events.
         let table = ProcessTable::from_proc();
-        let probes = Probes::load(&config.probe_config())?;
+        let mut probe_config = config.probe_config();
+        // The kernel refuses blocked files itself where it can (BPF LSM);
+        // the daemon pins that enforcement so it outlives it (fail closed).
+        probe_config.enforcement = match &rules {
+            RuleSource::Off => Enforcement::Off,
+            RuleSource::Given(_) => Enforcement::Lsm { pin_dir: None },
+            RuleSource::File(_) => Enforcement::Lsm { pin_dir: Some(config.blocking.pin_dir.clone()) },
+        };
+        let probes = Probes::load(&probe_config)?;
         let capabilities = capabilities(&probes, &rules);
         if let Some((capability, why)) = capabilities.first_missing(&config.required_capabilities()?) {
             anyhow::bail!("{capability} is required (--require, probes.require) but cannot run: {why}");
