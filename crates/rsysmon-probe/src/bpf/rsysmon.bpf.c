@@ -16,5 +16,6 @@
 #include "injection.bpf.h"
 #include "process.bpf.h"
 #include "image.bpf.h"
+#include "image_store.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
