@@ -29,6 +29,9 @@ pub struct Plan {
     pub exit_program: &'static str,
     /// The kernel-side capabilities (process, image load, injection).
     pub capabilities: Capabilities,
+    /// Load the blocking capability's BPF LSM programs: set by the loader
+    /// where blocking is wanted and [`crate::bpf_lsm::lsm_usable`].
+    pub lsm: bool,
 }
 
 impl Plan {
@@ -70,6 +73,7 @@ impl Plan {
                 (Capability::ImageLoad, image_load),
                 (Capability::Injection, injection),
             ]),
+            lsm: false,
         }
     }
 
@@ -78,6 +82,9 @@ impl Plan {
     pub fn autoload(&self, program: &str) -> Result<bool, ProbeError> {
         let capability =
             Capability::of_program(program).ok_or_else(|| ProbeError::UnplacedProgram(program.to_string()))?;
+        if capability == Capability::Blocking {
+            return Ok(self.lsm);
+        }
         if [EXIT_GROUP_DEAD, EXIT_LIVE].contains(&program) && program != self.exit_program {
             return Ok(false);
         }
@@ -140,7 +147,7 @@ mod tests {
         assert_eq!(mechanism(&plan, Capability::ImageLoad), "sys_exit_mmap/mprotect, bpf_find_vma");
         assert!(plan.capabilities.is_on(Capability::Injection));
         for program in Capability::ALL.iter().flat_map(|c| c.programs()) {
-            if *program != EXIT_GROUP_DEAD {
+            if *program != EXIT_GROUP_DEAD && !Capability::Blocking.programs().contains(program) {
                 assert!(plan.autoload(program).unwrap(), "{program}");
             }
         }
@@ -183,6 +190,16 @@ mod tests {
         let plan = Plan::new(&KernelFeatures::all(), Ok(()));
         let err = plan.autoload("on_something_new").unwrap_err().to_string();
         assert!(err.contains("on_something_new"), "{err}");
+    }
+
+    #[test]
+    fn the_lsm_programs_load_only_when_planned() {
+        let mut plan = Plan::new(&KernelFeatures::all(), Ok(()));
+        assert!(!plan.autoload("lsm_bprm_check").unwrap());
+        plan.lsm = true;
+        for program in Capability::Blocking.programs() {
+            assert!(plan.autoload(program).unwrap(), "{program}");
+        }
     }
 
     #[test]

@@ -83,8 +83,17 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
         println!("filtered: {} (by {} filter rules; not a loss)", pairs(&status.filtered), status.config.filter_rules);
     }
     if let Some(b) = &status.blocker {
+        let h = &b.health;
         println!(
-            "blocker: {} allowed, {} denied, {} own, {} failed, {} unreadable",
+            "blocker: {} (on failure: fail {}), {} decider failures, {} restarts{}",
+            h.state,
+            h.on_failure,
+            h.decider_failures,
+            h.restarts,
+            h.last_failure.as_ref().map(|e| format!(", last failure: {e}")).unwrap_or_default()
+        );
+        println!(
+            "         {} allowed, {} denied, {} own, {} failed, {} unreadable",
             b.allowed, b.denied, b.own, b.failures, b.unreadable
         );
     }

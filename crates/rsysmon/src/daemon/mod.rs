@@ -29,7 +29,7 @@ use crate::output;
 use crate::output::sinks::Sinks;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
-use crate::protocol::{BlockerStatus, CapabilityStatus, ConfigStatus, QueueStatus, Status};
+use crate::protocol::{BlockerHealth, BlockerStatus, CapabilityStatus, ConfigStatus, QueueStatus, Status};
 use crate::sensor::stats::Stats;
 
 use access::Access;
@@ -48,7 +48,7 @@ pub struct DaemonState {
     idle_timeout: Duration,
     rules: Arc<ExecRules>,
     sinks: Arc<Sinks>,
-    blocker: Option<rsysmon_blocker::StatsReader>,
+    blocker: Option<(rsysmon_blocker::StatsReader, Arc<Mutex<BlockerHealth>>)>,
     config: Mutex<ConfigStatus>,
 }
 
@@ -75,7 +75,9 @@ impl DaemonState {
             capabilities: self.capabilities.clone(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
             sinks: self.sinks.status(),
-            blocker: self.blocker.as_ref().map(|b| BlockerStatus::new(&b.snapshot())),
+            blocker: self.blocker.as_ref().map(|(stats, health)| {
+                BlockerStatus::new(&stats.snapshot(), &health.lock().unwrap_or_else(|e| e.into_inner()))
+            }),
             last_seq: self.hub.last_seq(),
             filtered: stats.filtered_by_name(),
             config: self.config_status().clone(),
@@ -89,7 +91,7 @@ impl DaemonState {
 
     /// The `/metrics` text: the status, with the blocker's decision times.
     fn metrics(&self, server: &crate::output::metrics::ServerCounts) -> String {
-        let blocker = self.blocker.as_ref().map(rsysmon_blocker::StatsReader::snapshot);
+        let blocker = self.blocker.as_ref().map(|(stats, _)| stats.snapshot());
         crate::output::metrics::render(&self.status(), blocker.as_ref(), server)
     }
 }
@@ -144,7 +146,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(config.socket.idle_timeout_secs),
         rules: Arc::clone(pipeline.rules().context("the daemon always has a rule set")?),
         sinks: Arc::clone(&sinks),
-        blocker: pipeline.blocker_stats(),
+        blocker: pipeline.blocker_stats().zip(pipeline.blocker_health()),
         config: Mutex::new(ConfigStatus {
             path: config_path.display().to_string(),
             filter_rules: config.filter.rules.len(),

@@ -153,11 +153,44 @@ pub struct BlockingConfig {
     /// Where `rsysmon block add/remove` keep the rules (JSON, written
     /// atomically); loaded at start.
     pub rules_file: PathBuf,
+    /// What blocking does when the exec decider fails (docs/blocking.md).
+    pub on_failure: FailMode,
+    /// Where the daemon pins its BPF LSM links and rule maps, so the kernel
+    /// goes on refusing while the daemon is down (`rsysmon unload` removes
+    /// them). Must be on bpffs.
+    pub pin_dir: PathBuf,
 }
 
 impl Default for BlockingConfig {
     fn default() -> Self {
-        Self { rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE) }
+        Self {
+            rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE),
+            on_failure: FailMode::Closed,
+            pin_dir: PathBuf::from(rsysmon_probe::pins::DEFAULT_PIN_DIR),
+        }
+    }
+}
+
+/// What blocking does when the exec decider (the thread that answers every
+/// exec permission event) fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Blocked files stay blocked: the kernel refuses them (BPF LSM) or
+    /// kills them (image-load probes) until a new decider runs, which the daemon starts at once and
+    /// then with backoff.
+    Closed,
+    /// Blocking ends: the kernel lists are emptied and no decider is
+    /// started again; events are still reported.
+    Open,
+}
+
+impl FailMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailMode::Closed => "closed",
+            FailMode::Open => "open",
+        }
     }
 }
 
@@ -288,6 +321,7 @@ impl Config {
         check_range("socket.max_clients_per_uid", self.socket.max_clients_per_uid as u64, &MAX_CLIENTS_PER_UID)?;
         check_range("socket.idle_timeout_secs", self.socket.idle_timeout_secs, &IDLE_TIMEOUT_SECS)?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
+        check(self.blocking.pin_dir.is_absolute(), "blocking.pin_dir", "must be an absolute path")?;
         self.required_capabilities()?;
         check_range("remote_threads.window_secs", self.remote_threads.window_secs, &REMOTE_WINDOW_SECS)?;
         let nice = i64::from(self.priority.nice);
@@ -320,6 +354,8 @@ impl Config {
             include_kernel_threads: self.probes.include_kernel_threads,
             ring_buffer_bytes: self.probes.ring_buffer_kib * 1024,
             remote_thread_window: Duration::from_secs(self.remote_threads.window_secs),
+            // Set by the pipeline, which knows whether it blocks.
+            enforcement: rsysmon_probe::Enforcement::Off,
         }
     }
 
@@ -350,6 +386,8 @@ allow = []               # creators whose remote threads are expected, e.g. [\"/
 
 [blocking]
 rules_file = {}
+on_failure = \"{}\"     # if the exec decider fails: \"closed\" (restart it; the kernel kills blocked files meanwhile) or \"open\" (stop blocking)
+pin_dir = {}   # BPF LSM links and rule maps pinned here (bpffs); `rsysmon unload` removes them
 
 [priority]
 nice = {}                # reader, exec decider and output threads; -20..19, 0 = ordinary
@@ -374,6 +412,8 @@ rules = []               # [[filter.rules]] tables: action, kind, field, op, val
             d.probes.ring_buffer_kib,
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
+            d.blocking.on_failure.name(),
+            quoted(&d.blocking.pin_dir),
             d.priority.nice,
             d.hashing.enabled,
             d.hashing.max_size_mib,

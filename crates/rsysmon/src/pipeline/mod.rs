@@ -10,6 +10,7 @@ pub mod config;
 pub mod priority;
 pub mod privilege;
 mod reader;
+mod test_hold;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -20,13 +21,14 @@ use arc_swap::ArcSwap;
 use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_event::Host;
 use rsysmon_hash::Hasher;
-use rsysmon_probe::{Capabilities, Capability, CapabilityState, Probes};
+use rsysmon_probe::{Capabilities, Capability, CapabilityState, Enforcement, KernelEnforcement, Probes};
 
 use crate::blocking::exec_rules::ExecRules;
 use crate::blocking::kernel_lists::KernelLists;
-use crate::blocking::{self, Blocking};
+use crate::blocking::Blocking;
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
+use crate::protocol::BlockerHealth;
 use crate::sensor::clock::BootClock;
 use crate::sensor::filter::{EventFilter, SharedFilter};
 use crate::sensor::host_paths::HostMounts;
@@ -64,15 +66,25 @@ pub struct Pipeline {
 const BLOCKING_NO_RULES: &str = "no --block rules given";
 
 /// The probes' capabilities, and blocking: on when there are rules to
-/// enforce and the image-load probes can stop files reached without execve.
+/// enforce and the kernel refuses files reached without execve: by BPF LSM
+/// hooks, or else the image-load probes' kill.
 fn capabilities(probes: &Probes, rules: &RuleSource) -> Capabilities {
     let mut capabilities = probes.capabilities().clone();
+    let lsm = probes.enforcement();
     let blocking = if matches!(rules, RuleSource::Off) {
         CapabilityState::Off(BLOCKING_NO_RULES.into())
-    } else if !capabilities.is_on(Capability::ImageLoad) {
-        CapabilityState::Off("it needs image-load, which is off".into())
+    } else if let Some(mechanism) = lsm.mechanism() {
+        CapabilityState::On(format!("{mechanism}; fanotify exec permission for path, glob and hash rules"))
     } else {
-        CapabilityState::On("fanotify exec permission, SIGKILL at image load".into())
+        let not_lsm = match lsm {
+            KernelEnforcement::Unavailable(why) => format!("bpf-lsm not used: {why}"),
+            _ => "bpf-lsm not used".into(),
+        };
+        if !capabilities.is_on(Capability::ImageLoad) {
+            CapabilityState::Off(format!("it needs image-load, which is off ({not_lsm})"))
+        } else {
+            CapabilityState::On(format!("fanotify exec permission, SIGKILL at image load; {not_lsm}"))
+        }
     };
     capabilities.set(Capability::Blocking, blocking);
     capabilities
@@ -99,7 +111,15 @@ impl Pipeline {
         // Seeded before the probes load: a process that starts in between
         // is in the table or in the events.
         let table = ProcessTable::from_proc();
-        let probes = Probes::load(&config.probe_config())?;
+        let mut probe_config = config.probe_config();
+        // The kernel refuses blocked files itself where it can (BPF LSM);
+        // the daemon pins that enforcement so it outlives it (fail closed).
+        probe_config.enforcement = match &rules {
+            RuleSource::Off => Enforcement::Off,
+            RuleSource::Given(_) => Enforcement::Lsm { pin_dir: None },
+            RuleSource::File(_) => Enforcement::Lsm { pin_dir: Some(config.blocking.pin_dir.clone()) },
+        };
+        let probes = Probes::load(&probe_config)?;
         let capabilities = capabilities(&probes, &rules);
         if let Some((capability, why)) = capabilities.first_missing(&config.required_capabilities()?) {
             anyhow::bail!("{capability} is required (--require, probes.require) but cannot run: {why}");
@@ -112,15 +132,15 @@ impl Pipeline {
                 let set = rsysmon_blocker::store::load(&path)?;
                 Some(ExecRules::new(set, Some(path), kernel_lists(&probes)?)?)
             }
-        };
+        }
+        .map(Arc::new);
         // Blocking is whole or nothing: without the image-load probes'
         // kill, the rules are kept but not enforced.
-        let blocking = rules.as_ref().filter(|_| blocking_on).map(blocking::start).transpose()?;
-        if let Some(b) = &blocking {
-            if let Err(e) = priority::set_nice(b.blocker.decider_tid(), config.priority.nice) {
-                eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
-            }
-        }
+        let blocking = rules
+            .as_ref()
+            .filter(|_| blocking_on)
+            .map(|rules| Blocking::start(rules, config.blocking.on_failure, config.priority.nice))
+            .transpose()?;
         let filter: SharedFilter = Arc::new(ArcSwap::from_pointee(
             EventFilter::new(&config.filter)
                 .map_err(|e| anyhow::anyhow!("filter.rules: rule {}: {}", e.index + 1, e.why))?,
@@ -136,7 +156,7 @@ impl Pipeline {
             sensor,
             hub: Arc::new(Hub::new(history)),
             stats: Arc::new(Mutex::new(Stats::default())),
-            rules: rules.map(Arc::new),
+            rules,
             blocking,
             stop,
             nice: config.priority.nice,
@@ -192,12 +212,17 @@ impl Pipeline {
 
     /// A handle on the blocker's counters for another thread, if blocking.
     pub fn blocker_stats(&self) -> Option<rsysmon_blocker::StatsReader> {
-        self.blocking.as_ref().map(|b| b.blocker.stats_reader())
+        self.blocking.as_ref().map(|b| b.stats_reader().clone())
     }
 
     /// The number of filesystems the blocker watches, if blocking.
     pub fn blocked_filesystems(&self) -> Option<usize> {
-        self.blocking.as_ref().map(|b| b.blocker.coverage().marked.len())
+        self.blocking.as_ref().map(|b| b.blocker().map_or(0, |b| b.coverage().marked.len()))
+    }
+
+    /// How the exec blocker is doing, if blocking.
+    pub fn blocker_health(&self) -> Option<Arc<Mutex<BlockerHealth>>> {
+        self.blocking.as_ref().map(|b| Arc::clone(b.health()))
     }
 
     /// The nice value the reader runs at (`[priority] nice`); an output
@@ -215,20 +240,20 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop, nice, capabilities: _, filter: _ } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, mut blocking, stop, nice, capabilities: _, filter: _ } =
+            self;
         // Only this thread: threads started before (clients) keep theirs.
         priority::raise_this_thread(nice, "ring-buffer reader");
-        let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &blocking {
+        let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &mut blocking {
             Some(b) => b.publish_refusals(sensor, hub),
             None => Ok(()),
         })
         .map(|_| ());
         let mut blocker = None;
         if let Some(b) = blocking {
-            blocker = Some(b.blocker.stats());
-            if let Err(e) = b.blocker.stop() {
-                result = result.and(Err(e.into()));
-            }
+            let stopped;
+            (blocker, stopped) = b.stop();
+            result = result.and(stopped);
         }
         drop(probes);
         hub.close();

@@ -135,9 +135,12 @@ pub struct ConfigStatus {
     pub last_error: Option<String>,
 }
 
-/// The exec blocker's decisions in `status`.
+/// The exec blocker in `status`: its decisions since start, and whether a
+/// decider runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockerStatus {
+    #[serde(flatten)]
+    pub health: BlockerHealth,
     pub allowed: u64,
     pub denied: u64,
     /// Execs of the daemon's own executable, allowed without looking.
@@ -149,8 +152,9 @@ pub struct BlockerStatus {
 }
 
 impl BlockerStatus {
-    pub fn new(s: &rsysmon_blocker::BlockerStats) -> Self {
+    pub fn new(s: &rsysmon_blocker::BlockerStats, health: &BlockerHealth) -> Self {
         BlockerStatus {
+            health: health.clone(),
             allowed: s.allowed,
             denied: s.denied,
             own: s.own,
@@ -158,6 +162,22 @@ impl BlockerStatus {
             unreadable: s.unreadable,
         }
     }
+}
+
+/// Whether the exec blocker's decider runs, and its failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockerHealth {
+    /// `running`, `restarting` (failed closed, a new decider is being
+    /// started) or `failed open`.
+    pub state: String,
+    /// `[blocking] on_failure`: closed or open.
+    pub on_failure: String,
+    /// Deciders that died since start.
+    pub decider_failures: u64,
+    /// New deciders started after a failure.
+    pub restarts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }
 
 /// One capability in `status`.

@@ -14,6 +14,8 @@ use super::{die_with_test, wait_ready, RSYSMON};
 
 pub struct Daemon {
     child: Child,
+    /// Everything the daemon wrote to stderr (its log) so far.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
     /// The daemon's directory: socket, config, rule file.
     dir: Option<tempfile::TempDir>,
     pub config: PathBuf,
@@ -41,6 +43,18 @@ impl Daemon {
     /// `nofile` (soft and hard, as a unit's `LimitNOFILE=` would) and extra
     /// environment variables.
     pub fn start_limited(config: &str, socket_lines: &str, nofile: Option<u64>, env: &[(&str, &str)]) -> Daemon {
+        Self::start_full(config, "", socket_lines, nofile, env)
+    }
+
+    /// As [`Daemon::start_limited`], with extra lines for the `[blocking]`
+    /// table too.
+    pub fn start_full(
+        config: &str,
+        blocking_lines: &str,
+        socket_lines: &str,
+        nofile: Option<u64>,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         // Let unprivileged test clients reach the socket; its own mode decides.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -55,8 +69,10 @@ impl Daemon {
         std::fs::write(
             &config_path,
             format!(
-                "{config}\n{file_sink}[blocking]\nrules_file = {:?}\n[socket]\npath = {socket:?}\n{socket_lines}\n",
-                dir.path().join("rules.json")
+                "{config}\n{file_sink}[blocking]\nrules_file = {:?}\npin_dir = {:?}\n{blocking_lines}\n[socket]\npath = \
+                 {socket:?}\n{socket_lines}\n",
+                dir.path().join("rules.json"),
+                pin_dir_of(dir.path()),
             ),
         )
         .unwrap();
@@ -87,8 +103,8 @@ impl Daemon {
             }
         }
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon daemon");
-        wait_ready(&mut child, "daemon ready");
-        Daemon { child, dir: Some(dir), config: config_path, socket }
+        let log = wait_ready(&mut child, "daemon ready");
+        Daemon { child, log, dir: Some(dir), config: config_path, socket }
     }
 
     /// Run a client subcommand against this daemon.
@@ -127,6 +143,12 @@ impl Daemon {
         Self::start_with(dir, socket, config, None, &[])
     }
 
+    /// Where this daemon pins its BPF LSM blocking (where the kernel allows
+    /// it): a directory of its own, never a real daemon's.
+    pub fn pin_dir(&self) -> PathBuf {
+        pin_dir_of(self.dir())
+    }
+
     /// The daemon's directory: socket, config, rule file, events.jsonl.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.as_ref().expect("kept while the daemon runs").path()
@@ -155,7 +177,19 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // What it pinned goes with it, unless the test keeps its directory
+        // for a restart (crash, stop).
+        if let Some(dir) = &self.dir {
+            let _ = rsysmon_probe::pins::unload(&pin_dir_of(dir.path()));
+        }
     }
+}
+
+/// The pin directory of the daemon whose directory is `dir`.
+pub fn pin_dir_of(dir: &std::path::Path) -> PathBuf {
+    // bpffs refuses names with a dot (`.tmpXXXX`).
+    let name = dir.file_name().expect("a temp dir has a name").to_string_lossy().replace('.', "");
+    PathBuf::from(format!("{}/rsysmon-test-{name}", rsysmon_probe::kernel_fs::BPFFS))
 }
 
 /// Read JSON event lines from a watch connection into `events` until one
