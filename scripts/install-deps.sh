@@ -7,10 +7,11 @@ set -euo pipefail
 # vendored libbpf; libclang (a dependency of clang) drives bindgen; gcc and libc6-dev
 # build the test programs; gdb and strace are used by the injection tests;
 # rsyslog and nats-server are the real destinations the sink tests start
-# on loopback (their packaged services are not needed and not started here);
+# on loopback (their packaged services are not needed and not started here),
+# rsyslog-gnutls its TLS listener and openssl the test's certificates;
 # python3 dlopens libraries (ctypes) and util-linux bind-mounts (unshare,
 # mount) in the blocking tests.
-packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc libc6-dev gdb strace rsyslog nats-server python3 util-linux)
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make gcc libc6-dev gdb strace rsyslog rsyslog-gnutls openssl nats-server python3 util-linux)
 
 missing=()
 for p in "${packages[@]}"; do

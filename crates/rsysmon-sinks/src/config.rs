@@ -61,8 +61,11 @@ impl Default for FileConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SyslogConfig {
     pub enabled: bool,
-    /// `unix:/dev/log` or `tcp:HOST:PORT` (RFC 6587 octet counting).
+    /// `unix:/dev/log`, `tcp:HOST:PORT` (RFC 6587 octet counting) or
+    /// `tls:HOST:PORT` (RFC 5425).
     pub address: SyslogAddress,
+    /// CAs (PEM) a `tls:` collector's certificate is checked against.
+    pub ca_file: PathBuf,
     pub facility: Facility,
     pub app_name: String,
     pub format: LineFormat,
@@ -74,6 +77,7 @@ impl Default for SyslogConfig {
         SyslogConfig {
             enabled: false,
             address: SyslogAddress::default(),
+            ca_file: PathBuf::from(crate::syslog::DEFAULT_CA_FILE),
             facility: Facility::default(),
             app_name: "rsysmon".into(),
             format: LineFormat::Json,
@@ -173,6 +177,7 @@ impl OutputsConfig {
             "must be 1 to 48 printable ASCII characters without spaces (RFC 5424)",
         )?;
         buffer(self.syslog.buffer_events, "outputs.syslog.buffer_events")?;
+        check(self.syslog.ca_file.is_absolute(), "outputs.syslog.ca_file", "must be an absolute path")?;
         check(!self.nats.url.is_empty(), "outputs.nats.url", "must name a server")?;
         check(
             !self.nats.stream.is_empty()
@@ -217,7 +222,8 @@ buffer_events = {} # events the sink may fall behind before it drops (sink:file 
 
 [outputs.syslog]
 enabled = {}
-address = {:?}   # or \"tcp:HOST:PORT\" (RFC 6587 octet counting)
+address = {:?}   # or \"tcp:HOST:PORT\" (RFC 6587 octet counting) or \"tls:HOST:PORT\" (RFC 5425)
+ca_file = {:?}   # CAs a tls: collector's certificate must chain to
 facility = {:?}
 app_name = {:?}
 format = {:?}
@@ -248,6 +254,7 @@ listen = {:?}    # serves /metrics
             d.file.buffer_events,
             d.syslog.enabled,
             d.syslog.address.to_string(),
+            d.syslog.ca_file.display().to_string(),
             d.syslog.facility.name(),
             d.syslog.app_name,
             d.syslog.format.name(),

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod nats;
 pub mod runner;
 pub mod syslog;
+pub mod tls;
 
 use std::fmt;
 use std::time::Duration;

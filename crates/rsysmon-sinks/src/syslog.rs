@@ -37,6 +37,8 @@ pub enum SyslogAddress {
     Unix(PathBuf),
     /// `HOST:PORT` of a collector, over TCP with octet counting.
     Tcp(String),
+    /// `HOST:PORT` of a collector, over TLS (RFC 5425), octet counting.
+    Tls(String),
 }
 
 impl Default for SyslogAddress {
@@ -50,6 +52,7 @@ impl fmt::Display for SyslogAddress {
         match self {
             SyslogAddress::Unix(path) => write!(f, "unix:{}", path.display()),
             SyslogAddress::Tcp(addr) => write!(f, "tcp:{addr}"),
+            SyslogAddress::Tls(addr) => write!(f, "tls:{addr}"),
         }
     }
 }
@@ -58,15 +61,15 @@ impl FromStr for SyslogAddress {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
+        let host_port = |a: &&str| a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
         if let Some(path) = s.strip_prefix("unix:").filter(|p| p.starts_with('/')) {
             Ok(SyslogAddress::Unix(PathBuf::from(path)))
-        } else if let Some(addr) = s
-            .strip_prefix("tcp:")
-            .filter(|a| a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()))
-        {
+        } else if let Some(addr) = s.strip_prefix("tcp:").filter(host_port) {
             Ok(SyslogAddress::Tcp(addr.to_string()))
+        } else if let Some(addr) = s.strip_prefix("tls:").filter(host_port) {
+            Ok(SyslogAddress::Tls(addr.to_string()))
         } else {
-            Err(format!("{s:?} is neither unix:/PATH nor tcp:HOST:PORT"))
+            Err(format!("{s:?} is none of unix:/PATH, tcp:HOST:PORT, tls:HOST:PORT"))
         }
     }
 }
@@ -128,12 +131,15 @@ pub struct SyslogSink {
     app_name: String,
     hostname: String,
     format: LineFormat,
+    /// The CAs a `tls:` collector's certificate is checked against.
+    ca_file: PathBuf,
     conn: Option<Conn>,
 }
 
 enum Conn {
     Unix(UnixDatagram),
     Tcp(io::BufWriter<TcpStream>),
+    Tls(Box<io::BufWriter<crate::tls::TlsStream>>),
 }
 
 impl SyslogSink {
@@ -144,7 +150,22 @@ impl SyslogSink {
         hostname: String,
         format: LineFormat,
     ) -> Self {
-        SyslogSink { address, facility, app_name, hostname, format, conn: None }
+        SyslogSink {
+            address,
+            facility,
+            app_name,
+            hostname,
+            format,
+            ca_file: PathBuf::from(DEFAULT_CA_FILE),
+            conn: None,
+        }
+    }
+
+    /// Check a `tls:` collector's certificate against the CAs in `ca_file`
+    /// instead of the system's.
+    pub fn with_ca_file(mut self, ca_file: PathBuf) -> Self {
+        self.ca_file = ca_file;
+        self
     }
 
     fn connect(&self) -> io::Result<Conn> {
@@ -155,20 +176,13 @@ impl SyslogSink {
                 socket.set_write_timeout(Some(Duration::from_secs(5)))?;
                 Ok(Conn::Unix(socket))
             }
-            SyslogAddress::Tcp(addr) => {
-                let addrs: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())?.collect();
-                let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{addr} resolves to no address"));
-                for a in addrs {
-                    match TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
-                        Ok(stream) => {
-                            stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-                            stream.set_nodelay(true)?;
-                            return Ok(Conn::Tcp(io::BufWriter::with_capacity(64 * 1024, stream)));
-                        }
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
+            SyslogAddress::Tcp(addr) => Ok(Conn::Tcp(io::BufWriter::with_capacity(64 * 1024, tcp_connect(addr)?))),
+            SyslogAddress::Tls(addr) => {
+                let config = crate::tls::client_config(&self.ca_file)?;
+                let tcp = tcp_connect(addr)?;
+                let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+                let stream = crate::tls::connect(&config, host, tcp)?;
+                Ok(Conn::Tls(Box::new(io::BufWriter::with_capacity(64 * 1024, stream))))
             }
         }
     }
@@ -202,13 +216,8 @@ impl SyslogSink {
                 }
                 Ok(())
             }
-            Conn::Tcp(stream) => {
-                // What sits in the buffer is not delivered until flushed.
-                for message in &messages {
-                    write!(stream, "{} {message}", message.len()).map_err(|e| Partial::new(0, e))?;
-                }
-                stream.flush().map_err(|e| Partial::new(0, e))
-            }
+            Conn::Tcp(stream) => write_framed(stream, &messages),
+            Conn::Tls(stream) => write_framed(stream.as_mut(), &messages),
         }
     }
 }
@@ -219,7 +228,12 @@ impl Sink for SyslogSink {
     }
 
     fn send(&mut self, events: &[&Event]) -> Result<(), Partial> {
-        if self.conn.as_ref().is_some_and(|c| matches!(c, Conn::Tcp(s) if peer_closed(s.get_ref()))) {
+        let closed = match &mut self.conn {
+            Some(Conn::Tcp(s)) => peer_closed(s.get_ref()),
+            Some(Conn::Tls(s)) => crate::tls::peer_closed(s.get_mut()),
+            _ => false,
+        };
+        if closed {
             self.conn = None;
         }
         if self.conn.is_none() {
@@ -234,11 +248,50 @@ impl Sink for SyslogSink {
     }
 
     fn close(&mut self) -> Result<(), Partial> {
-        if let Some(Conn::Tcp(stream)) = &mut self.conn {
-            stream.flush().map_err(|e| Partial::new(0, e))?;
+        match &mut self.conn {
+            Some(Conn::Tcp(stream)) => stream.flush().map_err(|e| Partial::new(0, e)),
+            Some(Conn::Tls(stream)) => {
+                stream.flush().map_err(|e| Partial::new(0, e))?;
+                let tls = stream.get_mut();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Where a `tls:` collector's CA is looked for by default (Debian's bundle).
+pub const DEFAULT_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Octet counting (RFC 6587 3.4.1, RFC 5425): `LEN SP MESSAGE`. What sits
+/// in the buffer is not delivered until flushed.
+fn write_framed(stream: &mut impl Write, messages: &[String]) -> Result<(), Partial> {
+    for message in messages {
+        write!(stream, "{} {message}", message.len()).map_err(|e| Partial::new(0, e))?;
+    }
+    stream.flush().map_err(|e| Partial::new(0, e))
+}
+
+/// A TCP connection to `addr` (HOST:PORT), trying each address it
+/// resolves to.
+fn tcp_connect(addr: &str) -> io::Result<TcpStream> {
+    let addrs: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(addr)?.collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{addr} resolves to no address"));
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
+            Ok(stream) => {
+                stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+                // Bounds the TLS handshake; a plain collector never writes.
+                stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// A syslog collector never writes back: a readable end of stream (or an
@@ -269,6 +322,7 @@ mod tests {
         assert_eq!("tcp:127.0.0.1:6514".parse(), Ok(SyslogAddress::Tcp("127.0.0.1:6514".into())));
         assert!("tcp:host".parse::<SyslogAddress>().is_err());
         assert!("udp:h:1".parse::<SyslogAddress>().is_err());
+        assert_eq!("tls:logs.example:6514".parse(), Ok(SyslogAddress::Tls("logs.example:6514".into())));
         assert_eq!(SyslogAddress::Tcp("h:1".into()).to_string(), "tcp:h:1");
     }
 

@@ -94,3 +94,49 @@ fn with_rsyslog_down_the_sink_retries_and_delivers_after_it_returns() {
     assert_eq!(of(&events, "thread-create", pid).len(), 5);
     assert_eq!(daemon.status()["lost"]["sink:syslog"], 0);
 }
+
+#[test]
+fn over_tls_rsyslog_receives_every_event_and_an_untrusted_collector_gets_none() {
+    require_root!();
+    let rsyslog = Rsyslog::start_tls();
+    let ca = rsyslog.ca.clone().unwrap();
+    let syslog = |address: &str, ca: &std::path::Path| {
+        format!(
+            "[outputs.syslog]\nenabled = true\naddress = \"{address}\"\nca_file = {ca:?}\nfacility = \"local1\"\n\
+             app_name = \"rsysmon-test\"\n"
+        )
+    };
+    let daemon = Daemon::start(&syslog(&format!("tls:127.0.0.1:{}", rsyslog.port), &ca));
+    let (pid, _) = run_program(&program("threads"), &["20"]);
+    let events = wait_for_exit(&rsyslog, pid);
+    assert_eq!(of(&events, "thread-create", pid).len(), 20);
+    assert_eq!(of(&events, "thread-exit", pid).len(), 20);
+    for pair in events.windows(2) {
+        assert_eq!(pair[1]["seq"].as_u64().unwrap(), pair[0]["seq"].as_u64().unwrap() + 1, "{}", pair[1]);
+    }
+    let sink = daemon.status()["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "syslog").unwrap().clone();
+    assert_eq!(sink["state"], "up", "{sink}");
+    assert_eq!(sink["destination"], format!("tls:127.0.0.1:{}", rsyslog.port));
+    drop(daemon);
+
+    // The system's CAs do not trust the test's CA: the handshake fails, the
+    // sink says why and retries, and nothing reaches rsyslog in the clear.
+    let received = rsyslog.messages().len();
+    let daemon = Daemon::start(&syslog(
+        &format!("tls:127.0.0.1:{}", rsyslog.port),
+        std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = daemon.status();
+        let sink = status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "syslog").unwrap().clone();
+        if sink["state"] == "retrying" {
+            let error = sink["last_error"].as_str().unwrap();
+            assert!(error.to_lowercase().contains("certificate"), "{sink}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the untrusted collector was never refused: {sink}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(rsyslog.messages().len(), received);
+}

@@ -82,7 +82,8 @@ impl Sinks {
                 syslog.app_name.clone(),
                 identity.host.clone(),
                 syslog.format,
-            );
+            )
+            .with_ca_file(syslog.ca_file.clone());
             sinks.add(hub, Box::new(sink), syslog.address.to_string(), syslog.format, syslog.buffer_events)?;
         }
         let nats = &config.nats;

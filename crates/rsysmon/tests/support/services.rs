@@ -30,6 +30,8 @@ pub struct Rsyslog {
     child: Child,
     pub port: u16,
     pub received: PathBuf,
+    /// With TLS: the CA (PEM) that signed rsyslogd's certificate.
+    pub ca: Option<PathBuf>,
     dir: tempfile::TempDir,
 }
 
@@ -39,16 +41,38 @@ impl Rsyslog {
         Self::start_in(dir, free_port())
     }
 
+    /// rsyslogd over TLS (RFC 5425, Debian's `rsyslog-gnutls`), with a CA
+    /// and a certificate for 127.0.0.1 and localhost made here by openssl.
+    pub fn start_tls() -> Rsyslog {
+        let dir = tempfile::tempdir().unwrap();
+        make_certificates(dir.path());
+        Self::start_in(dir, free_port())
+    }
+
     fn start_in(dir: tempfile::TempDir, port: u16) -> Rsyslog {
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
         let received = dir.path().join("received.log");
         let config = dir.path().join("rsyslog.conf");
+        let ca = dir.path().join("ca.pem");
+        let ca = ca.exists().then_some(ca);
+        let (global_tls, module_tls) = match &ca {
+            None => (String::new(), String::new()),
+            Some(ca) => (
+                format!(
+                    r#" DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="{}" DefaultNetstreamDriverCertFile="{}" DefaultNetstreamDriverKeyFile="{}""#,
+                    ca.display(),
+                    dir.path().join("cert.pem").display(),
+                    dir.path().join("key.pem").display()
+                ),
+                r#" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon""#.to_string(),
+            ),
+        };
         std::fs::write(
             &config,
             format!(
-                r#"global(workDirectory="{work}")
-module(load="imtcp")
+                r#"global(workDirectory="{work}"{global_tls})
+module(load="imtcp"{module_tls})
 template(name="raw" type="string" string="%rawmsg%\n")
 ruleset(name="test") {{
     action(type="omfile" file="{received}" template="raw")
@@ -65,7 +89,7 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="test")
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsyslogd (Debian package rsyslog)");
         wait_listening(port, &mut child, "rsyslogd");
-        Rsyslog { child, port, received, dir }
+        Rsyslog { child, port, received, ca, dir }
     }
 
     /// The messages received so far.
@@ -84,6 +108,69 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="test")
     pub fn restart((dir, port): (tempfile::TempDir, u16)) -> Rsyslog {
         Self::start_in(dir, port)
     }
+}
+
+/// A CA, and a server certificate it signed for 127.0.0.1 and localhost:
+/// ca.pem, cert.pem, key.pem in `dir`.
+fn make_certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (make deps)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rsysmon test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
 }
 
 fn terminate(child: &mut Child) {
