@@ -41,7 +41,7 @@ use crate::exec_hashes::ExecHashes;
 use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile, ProcFds};
 use crate::rule::{ExecRule, Protected};
 use crate::rule_set::{RuleSet, SharedRules};
-use crate::stats::{BlockerStats, Counters};
+use crate::stats::{BlockerStats, Counters, StatsReader};
 
 /// An exec that was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,27 @@ impl Blocker {
         protected: &Protected,
         on_block: impl Fn(BlockedExec) + Send + 'static,
     ) -> Result<Blocker, BlockerError> {
+        Self::start_counting(rules, protected, on_block, Arc::default())
+    }
+
+    /// As [`Blocker::start`], adding to the counters of `earlier` (a
+    /// blocker that stopped), so a blocker started in its place goes on
+    /// with the same totals.
+    pub fn start_after(
+        rules: SharedRules,
+        earlier: &StatsReader,
+        on_block: impl Fn(BlockedExec) + Send + 'static,
+    ) -> Result<Blocker, BlockerError> {
+        let protected = Protected::this_process().map_err(BlockerError::OwnExecutable)?;
+        Self::start_counting(rules, &protected, on_block, Arc::clone(&earlier.0))
+    }
+
+    fn start_counting(
+        rules: SharedRules,
+        protected: &Protected,
+        on_block: impl Fn(BlockedExec) + Send + 'static,
+        counters: Arc<Counters>,
+    ) -> Result<Blocker, BlockerError> {
         let group = Arc::new(ExecPermissions::new().map_err(BlockerError::Init)?);
         let proc_fds = ProcFds::open().map_err(BlockerError::ProcFds)?;
         let mut mountinfo = File::open("/proc/self/mountinfo").map_err(BlockerError::Mountinfo)?;
@@ -139,7 +160,6 @@ impl Blocker {
         let stop_pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| BlockerError::Thread("stop", e.into()));
         let (decider_stop, stop_decider) = stop_pipe()?;
         let (watcher_stop, stop_watcher) = stop_pipe()?;
-        let counters = Arc::new(Counters::default());
 
         let cache = AllowCache::new(&group, exempt.clone(), &mounts);
         let mut blocker = Blocker {
@@ -165,6 +185,7 @@ impl Blocker {
             cache,
             hashes: ExecHashes::default(),
             own_pid: std::process::id() as i32,
+            fault: TestFault::from_env(),
         };
         let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         blocker.decider = Some(
@@ -193,6 +214,11 @@ impl Blocker {
     /// Counters and decision times so far.
     pub fn stats(&self) -> BlockerStats {
         self.counters.snapshot()
+    }
+
+    /// A handle on the same counters for another thread (the metrics).
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader(Arc::clone(&self.counters))
     }
 
     /// Exec events the kernel could not hand over (and so denied), and the
@@ -293,6 +319,7 @@ struct Decider<F> {
     cache: AllowCache,
     hashes: ExecHashes,
     own_pid: i32,
+    fault: TestFault,
 }
 
 impl<F: Fn(BlockedExec)> Decider<F> {
@@ -382,6 +409,7 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         });
         let answered = self.group.respond(fd, blocked.is_none());
         self.counters.took(read_at.elapsed());
+        self.fault.strike(file.path.as_deref());
         if verdict == Verdict::Allow && answered.is_ok() && file.path.is_some() {
             self.cache.remember(fd, &file, &rules, &self.rules);
         }
@@ -400,6 +428,30 @@ impl<F: Fn(BlockedExec)> Decider<F> {
             if catch_unwind(AssertUnwindSafe(|| (self.on_block)(blocked))).is_err() {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// A decider failure on demand, for the tests of what the pipeline does
+/// when the decider dies: with `RSYSMON_TEST_DECIDER_PANIC_ON=PATH` in the
+/// environment at start, the decider panics, outside every catch, right
+/// after answering the first exec of PATH (once per process: a restarted
+/// decider does not fail again). Only root can set a daemon's environment,
+/// and root can stop the daemon anyway.
+struct TestFault {
+    path: Option<String>,
+}
+
+static TEST_FAULT_STRUCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl TestFault {
+    fn from_env() -> TestFault {
+        TestFault { path: std::env::var("RSYSMON_TEST_DECIDER_PANIC_ON").ok() }
+    }
+
+    fn strike(&self, path: Option<&str>) {
+        if self.path.is_some() && self.path.as_deref() == path && !TEST_FAULT_STRUCK.swap(true, Ordering::Relaxed) {
+            panic!("RSYSMON_TEST_DECIDER_PANIC_ON: the exec decider fails on purpose");
         }
     }
 }

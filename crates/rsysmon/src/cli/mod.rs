@@ -207,7 +207,7 @@ pub struct DaemonArgs {
 
 /// The monitor's settings, for `run` and `daemon` alike. Each flag
 /// overrides a key of the configuration file.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
     /// Configuration file [`daemon` default: /etc/rsysmon/config.toml, if
     /// present; `run` default: none].

@@ -10,12 +10,14 @@ pub mod config;
 pub mod priority;
 pub mod privilege;
 mod reader;
+mod test_hold;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_event::Host;
 use rsysmon_hash::Hasher;
@@ -23,10 +25,12 @@ use rsysmon_probe::{Capabilities, Capability, CapabilityState, Enforcement, Kern
 
 use crate::blocking::exec_rules::ExecRules;
 use crate::blocking::kernel_lists::KernelLists;
-use crate::blocking::{self, Blocking};
+use crate::blocking::Blocking;
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
+use crate::protocol::BlockerHealth;
 use crate::sensor::clock::BootClock;
+use crate::sensor::filter::{EventFilter, SharedFilter};
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
@@ -55,6 +59,7 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     nice: i32,
     capabilities: Capabilities,
+    filter: SharedFilter,
 }
 
 /// Why blocking is off in a `run` without `--block`: nothing to report.
@@ -127,17 +132,22 @@ impl Pipeline {
                 let set = rsysmon_blocker::store::load(&path)?;
                 Some(ExecRules::new(set, Some(path), kernel_lists(&probes)?)?)
             }
-        };
+        }
+        .map(Arc::new);
         // Blocking is whole or nothing: without the image-load probes'
         // kill, the rules are kept but not enforced.
-        let blocking = rules.as_ref().filter(|_| blocking_on).map(blocking::start).transpose()?;
-        if let Some(b) = &blocking {
-            if let Err(e) = priority::set_nice(b.blocker.decider_tid(), config.priority.nice) {
-                eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
-            }
-        }
+        let blocking = rules
+            .as_ref()
+            .filter(|_| blocking_on)
+            .map(|rules| Blocking::start(rules, config.blocking.on_failure, config.priority.nice))
+            .transpose()?;
+        let filter: SharedFilter = Arc::new(ArcSwap::from_pointee(
+            EventFilter::new(&config.filter)
+                .map_err(|e| anyhow::anyhow!("filter.rules: rule {}: {}", e.index + 1, e.why))?,
+        ));
         let mut sensor =
-            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
+            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy)
+                .with_filter(Arc::clone(&filter));
         if let Some(limits) = config.hashing.limits() {
             sensor = sensor.with_hasher(Hasher::start(limits).context("cannot start the hashing thread")?);
         }
@@ -146,11 +156,12 @@ impl Pipeline {
             sensor,
             hub: Arc::new(Hub::new(history)),
             stats: Arc::new(Mutex::new(Stats::default())),
-            rules: rules.map(Arc::new),
+            rules,
             blocking,
             stop,
             nice: config.priority.nice,
             capabilities,
+            filter,
         })
     }
 
@@ -194,9 +205,24 @@ impl Pipeline {
         self.probes.tracefs() == rsysmon_probe::kernel_fs::Tracefs::Mounted
     }
 
+    /// The filter rules in force: store new ones to change them.
+    pub fn filter(&self) -> &SharedFilter {
+        &self.filter
+    }
+
+    /// A handle on the blocker's counters for another thread, if blocking.
+    pub fn blocker_stats(&self) -> Option<rsysmon_blocker::StatsReader> {
+        self.blocking.as_ref().map(|b| b.stats_reader().clone())
+    }
+
     /// The number of filesystems the blocker watches, if blocking.
     pub fn blocked_filesystems(&self) -> Option<usize> {
-        self.blocking.as_ref().map(|b| b.blocker.coverage().marked.len())
+        self.blocking.as_ref().map(|b| b.blocker().map_or(0, |b| b.coverage().marked.len()))
+    }
+
+    /// How the exec blocker is doing, if blocking.
+    pub fn blocker_health(&self) -> Option<Arc<Mutex<BlockerHealth>>> {
+        self.blocking.as_ref().map(|b| Arc::clone(b.health()))
     }
 
     /// The nice value the reader runs at (`[priority] nice`); an output
@@ -214,20 +240,20 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop, nice, capabilities: _ } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, mut blocking, stop, nice, capabilities: _, filter: _ } =
+            self;
         // Only this thread: threads started before (clients) keep theirs.
         priority::raise_this_thread(nice, "ring-buffer reader");
-        let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &blocking {
+        let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &mut blocking {
             Some(b) => b.publish_refusals(sensor, hub),
             None => Ok(()),
         })
         .map(|_| ());
         let mut blocker = None;
         if let Some(b) = blocking {
-            blocker = Some(b.blocker.stats());
-            if let Err(e) = b.blocker.stop() {
-                result = result.and(Err(e.into()));
-            }
+            let stopped;
+            (blocker, stopped) = b.stop();
+            result = result.and(stopped);
         }
         drop(probes);
         hub.close();
