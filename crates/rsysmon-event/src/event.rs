@@ -184,7 +184,8 @@ pub enum Detail {
         /// What made it executable.
         via: ImageVia,
         /// The file is blocked: the process was killed before it could run
-        /// an instruction of it.
+        /// an instruction of it, or, with `base` and `size` 0, the kernel
+        /// refused the mapping (BPF LSM) and the caller got EPERM.
         blocked: bool,
         /// SHA-256 of the file, or why not (yet).
         #[serde(flatten)]

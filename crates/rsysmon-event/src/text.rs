@@ -74,7 +74,11 @@ pub fn to_text_line(event: &Event) -> String {
                 let _ = write!(out, "; {} in its mount namespace", clean(ns_path));
             }
             out.push(')');
-            if *blocked {
+            // Base 0: the kernel refused the mapping (BPF LSM), nothing was
+            // mapped and the caller got EPERM.
+            if *blocked && *base == 0 {
+                out.push_str(": blocked, refused with EPERM");
+            } else if *blocked {
                 out.push_str(": blocked, process killed");
             }
             Ok(())
@@ -234,6 +238,15 @@ mod tests {
             body(&to_text_line(&image(Some("/lib/libc.so.6"), true))),
             "Image loaded into process 4242 (ls) at address 0x7F3A1C200000 (/usr/lib/x86_64-linux-gnu/libc.so.6; \
              /lib/libc.so.6 in its mount namespace): blocked, process killed"
+        );
+        let mut refused = image(None, true);
+        if let Detail::ImageLoad { base, size, .. } = &mut refused.detail {
+            (*base, *size) = (0, 0);
+        }
+        assert_eq!(
+            body(&to_text_line(&refused)),
+            "Image loaded into process 4242 (ls) at address 0x0 (/usr/lib/x86_64-linux-gnu/libc.so.6): blocked, \
+             refused with EPERM"
         );
     }
 

@@ -90,6 +90,20 @@ fn the_mechanism_is_bpf_lsm_where_the_kernel_allows_it_else_the_reason_is_given(
 }
 
 #[test]
+fn trampolines_are_found_by_attaching_one() {
+    require_root!();
+    let features = KernelFeatures::detect().unwrap();
+    match bpf_lsm::trampolines_usable(&features) {
+        Ok(()) => {}
+        // This development VM refuses fentry programs at load.
+        Err(why) => {
+            assert!(!expect_lsm(), "the guest's kernel runs fentry programs: {why}");
+            assert!(why.starts_with("the kernel refused a fentry program"), "{why}");
+        }
+    }
+}
+
+#[test]
 fn hiding_bpf_lsm_chooses_the_fallback_and_says_so() {
     require_root!();
     let features = KernelFeatures::new([], [bpf_lsm::BPF_LSM.to_string()].into());

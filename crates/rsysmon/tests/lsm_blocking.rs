@@ -98,6 +98,33 @@ fn assert_every_mapping_refused(file: &str, library: &str, when: &str) {
     assert_eq!(map_exec("dlopen", &real("/lib/x86_64-linux-gnu/libm.so.6")), "mapped", "an allowed library");
 }
 
+/// The refused mmap of `file` by a process of this test is an image-load
+/// event marked blocked, with base 0 (nothing was mapped).
+fn assert_refusal_reported(daemon: &Daemon, file: &str) {
+    let mut cmd = Command::new(program("map_exec_ways"));
+    cmd.args(["mmap", file]).stdout(Stdio::piped());
+    let child = die_with_test(&mut cmd).spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("refused"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = ok(&daemon.client(&["events", "--json", "--pid", &pid.to_string()]));
+        let events: Vec<Value> = listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let refused: Vec<&Value> =
+            events.iter().filter(|e| e["kind"] == "image-load" && e["blocked"] == Value::Bool(true)).collect();
+        if let Some(e) = refused.first() {
+            assert_eq!(refused.len(), 1, "{refused:#?}");
+            assert_eq!(e["path"], real(file), "{e}");
+            assert_eq!(e["via"], "mmap", "{e}");
+            assert_eq!(e["base"], 0, "{e}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no blocked image-load for {pid}: {events:#?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn blocking_names_its_mechanism_and_a_blocked_file_stays_refused_while_the_daemon_is_down() {
     require_root!();
@@ -141,6 +168,7 @@ fn blocking_names_its_mechanism_and_a_blocked_file_stays_refused_while_the_daemo
         )
     );
     assert_every_mapping_refused(&evil, &library, "daemon running");
+    assert_refusal_reported(&daemon, &evil);
     for mode in ["mmap", "mmap2", "mprotect"] {
         assert_eq!(map_exec(mode, &harmless), "mapped", "{mode} of an allowed file");
     }

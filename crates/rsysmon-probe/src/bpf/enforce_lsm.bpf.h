@@ -25,6 +25,7 @@
 
 #include "common.bpf.h"
 #include "blocked_trees.bpf.h"
+#include "path.bpf.h"
 
 #define LSM_EPERM 1
 #define LSM_PROT_EXEC 0x4
@@ -50,6 +51,35 @@ static __always_inline int lsm_refuse(__u32 slot)
 	if (n)
 		*n += 1;
 	return -LSM_EPERM;
+}
+
+/*
+ * Report a refusal as an image-load record marked blocked, with base and
+ * size 0: nothing was mapped (an image is never mapped at address 0). The
+ * path is the one the process used. Refusals are rare: the walk costs
+ * nothing on allowed operations.
+ */
+static __always_inline void lsm_report(struct file *file, __u8 via)
+{
+	__u8 *buf = scratch_buf();
+	if (!buf)
+		return;
+	struct image_load_record *rec = (void *)buf;
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	__u32 off = sizeof(struct image_load_record);
+	rec->path_flags = append_path(&off, RECORD_PATH_MAX, file_user_path(file));
+	rec->path_len = off - sizeof(struct image_load_record);
+	fill_header(&rec->header, RECORD_IMAGE_LOAD, bpf_get_current_task_btf());
+	rec->base = 0;
+	rec->size = 0;
+	rec->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	rec->inode = BPF_CORE_READ(inode, i_ino);
+	rec->fs_path_len = 0;
+	rec->fs_path_flags = 0;
+	rec->via = via;
+	rec->flags = IMAGE_BLOCKED;
+	rec->header.size = off;
+	submit(rec, off);
 }
 
 /* Whether the current task is inside execve (the kernel mapping the new
@@ -85,8 +115,10 @@ int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
 		return ret;
-	if (lsm_blocks(bprm->file, IMAGE_VIA_EXEC))
+	if (lsm_blocks(bprm->file, IMAGE_VIA_EXEC)) {
+		lsm_report(bprm->file, IMAGE_VIA_EXEC);
 		return lsm_refuse(LSM_REFUSED_EXEC);
+	}
 	return 0;
 }
 
@@ -99,8 +131,10 @@ int BPF_PROG(lsm_mmap_file, struct file *file, unsigned long reqprot, unsigned l
 	if (!file || !(prot & LSM_PROT_EXEC))
 		return 0;
 	__u8 via = lsm_in_execve() ? IMAGE_VIA_EXEC : IMAGE_VIA_MMAP;
-	if (lsm_blocks(file, via))
+	if (lsm_blocks(file, via)) {
+		lsm_report(file, via);
 		return lsm_refuse(LSM_REFUSED_MMAP);
+	}
 	return 0;
 }
 
@@ -111,8 +145,11 @@ int BPF_PROG(lsm_file_mprotect, struct vm_area_struct *vma, unsigned long reqpro
 		return ret;
 	if (!(prot & LSM_PROT_EXEC))
 		return 0;
-	if (lsm_blocks(BPF_CORE_READ(vma, vm_file), IMAGE_VIA_MPROTECT))
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	if (lsm_blocks(file, IMAGE_VIA_MPROTECT)) {
+		lsm_report(file, IMAGE_VIA_MPROTECT);
 		return lsm_refuse(LSM_REFUSED_MPROTECT);
+	}
 	return 0;
 }
 

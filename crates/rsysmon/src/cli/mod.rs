@@ -107,11 +107,14 @@ const BLOCK_HELP: &str = "\
 A blocked exec fails with EPERM (\"Operation not permitted\") and is reported
 as an exec-blocked event. A file rule matches the file by path and by
 identity (device and inode, taken when the rule is added), so symlinks,
-hard links, bind mounts and relative paths are blocked too; the dynamic
-loader run directly on a blocked file (ld.so FILE) is killed before the file
-runs. Rules take effect at once and persist in the daemon's rule file
-(blocking.rules_file, default /var/lib/rsysmon/rules.json). See
-docs/blocking.md for what is and is not covered.
+hard links, bind mounts and relative paths are blocked too. The dynamic
+loader run directly on a blocked file (ld.so FILE), dlopen and mmap are
+refused with EPERM where the kernel runs BPF LSM (see `rsysmon status`),
+and killed before the file runs elsewhere; with BPF LSM the refusals go on
+while the daemon is down (`rsysmon unload` ends them). Rules take effect at
+once and persist in the daemon's rule file (blocking.rules_file, default
+/var/lib/rsysmon/rules.json). See docs/blocking.md for what is and is not
+covered.
 
 Examples:
   rsysmon block add /opt/tools/nc          a file
