@@ -165,6 +165,7 @@ impl Blocker {
             cache,
             hashes: ExecHashes::default(),
             own_pid: std::process::id() as i32,
+            fault: TestFault::from_env(),
         };
         let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
         blocker.decider = Some(
@@ -293,6 +294,7 @@ struct Decider<F> {
     cache: AllowCache,
     hashes: ExecHashes,
     own_pid: i32,
+    fault: TestFault,
 }
 
 impl<F: Fn(BlockedExec)> Decider<F> {
@@ -382,6 +384,7 @@ impl<F: Fn(BlockedExec)> Decider<F> {
         });
         let answered = self.group.respond(fd, blocked.is_none());
         self.counters.took(read_at.elapsed());
+        self.fault.strike(file.path.as_deref());
         if verdict == Verdict::Allow && answered.is_ok() && file.path.is_some() {
             self.cache.remember(fd, &file, &rules, &self.rules);
         }
@@ -400,6 +403,30 @@ impl<F: Fn(BlockedExec)> Decider<F> {
             if catch_unwind(AssertUnwindSafe(|| (self.on_block)(blocked))).is_err() {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// A decider failure on demand, for the tests of what the pipeline does
+/// when the decider dies: with `RSYSMON_TEST_DECIDER_PANIC_ON=PATH` in the
+/// environment at start, the decider panics, outside every catch, right
+/// after answering the first exec of PATH (once per process: a restarted
+/// decider does not fail again). Only root can set a daemon's environment,
+/// and root can stop the daemon anyway.
+struct TestFault {
+    path: Option<String>,
+}
+
+static TEST_FAULT_STRUCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl TestFault {
+    fn from_env() -> TestFault {
+        TestFault { path: std::env::var("RSYSMON_TEST_DECIDER_PANIC_ON").ok() }
+    }
+
+    fn strike(&self, path: Option<&str>) {
+        if self.path.is_some() && self.path.as_deref() == path && !TEST_FAULT_STRUCK.swap(true, Ordering::Relaxed) {
+            panic!("RSYSMON_TEST_DECIDER_PANIC_ON: the exec decider fails on purpose");
         }
     }
 }

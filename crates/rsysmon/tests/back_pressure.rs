@@ -6,20 +6,10 @@
 mod support;
 
 use serde_json::Value;
-use support::{field, lifetime_of, of, program, run_program, Monitor};
+use support::{assert_accounted, field, lifetime_of, of, program, run_program, Monitor};
 
 /// The test switch that pauses `run`'s output: AFTER_MS:FOR_MS.
 const PAUSE: (&str, &str) = ("RSYSMON_TEST_PAUSE_OUTPUT", "300:500");
-
-/// seq(n) - seq(n-1) must equal what event n stands for: 1, or `lost`.
-fn assert_gap_free(events: &[Value]) {
-    for pair in events.windows(2) {
-        let (prev, next) = (&pair[0], &pair[1]);
-        let step = next["seq"].as_u64().unwrap() - prev["seq"].as_u64().unwrap();
-        let weight = if next["kind"] == "loss" { next["lost"].as_u64().unwrap() } else { 1 };
-        assert_eq!(step, weight, "unexplained seq gap between {prev} and {next}");
-    }
-}
 
 /// The milliseconds in "the output fell behind for N ms", or 0.
 fn waited_ms(stderr: &str) -> u64 {
@@ -48,7 +38,7 @@ fn a_stalled_output_loses_nothing_the_ring_buffer_holds_the_events() {
 
     assert!(events.iter().all(|e| e["kind"] != "loss"), "lost events: {stderr}");
     assert!(stderr.contains("lost: kernel=0 decode=0 queue=0"), "{stderr}");
-    assert_gap_free(&events);
+    assert_accounted(&events);
     let lifetime = lifetime_of(&events, pid);
     assert_eq!(of(lifetime, "thread-create", pid).len(), threads);
     assert_eq!(of(lifetime, "thread-exit", pid).len(), threads);
@@ -71,7 +61,7 @@ fn stopping_during_a_stall_still_writes_every_event() {
     let lifetime = lifetime_of(&events, pid);
     assert_eq!(of(lifetime, "thread-create", pid).len(), 2000);
     assert_eq!(of(lifetime, "thread-exit", pid).len(), 2000);
-    assert_gap_free(&events);
+    assert_accounted(&events);
 }
 
 #[test]
@@ -93,7 +83,7 @@ fn with_a_tiny_ring_buffer_a_stalled_output_loses_at_kernel_exactly_the_gap() {
     assert!(seen_after, "the monitor never caught up");
     let (events, stderr) = monitor.stop();
 
-    assert_gap_free(&events);
+    assert_accounted(&events);
     let losses: Vec<&Value> = events.iter().filter(|e| e["kind"] == "loss").collect();
     assert!(losses.iter().all(|e| e["stage"] == "kernel"), "{losses:?}");
     let lost: u64 = losses.iter().map(|e| e["lost"].as_u64().unwrap()).sum();

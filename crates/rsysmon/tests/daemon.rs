@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::daemon::{read_until, Daemon};
-use support::{of, program, run_program};
+use support::{assert_accounted, of, program, run_program};
 
 const WATCH_JSON: &str = r#"{"v":1,"op":"watch","format":"json"}"#;
 
@@ -19,15 +19,6 @@ fn seqs_of(events: &[Value], pid: u32) -> Vec<u64> {
 
 fn exited(pid: u32) -> impl Fn(&Value) -> bool {
     move |e: &Value| e["kind"] == "process-exit" && e["pid"] == pid
-}
-
-/// Every seq step in a stream equals what the next event stands for.
-fn assert_accounted(events: &[Value]) {
-    for pair in events.windows(2) {
-        let step = pair[1]["seq"].as_u64().unwrap() - pair[0]["seq"].as_u64().unwrap();
-        let weight = if pair[1]["kind"] == "loss" { pair[1]["lost"].as_u64().unwrap() } else { 1 };
-        assert_eq!(step, weight, "unexplained gap between {} and {}", pair[0], pair[1]);
-    }
 }
 
 #[test]

@@ -11,7 +11,7 @@
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use rsysmon_blocker::{shared, AllowCache, ExecRule, Protected, RuleSet, RuleStore, SharedRules};
@@ -25,12 +25,14 @@ pub struct ExecRules {
     /// writer at a time: read, change, enforce, save, publish.
     writer: Mutex<Writer>,
     protected: Protected,
-    /// The blocker's kernel cache of allowed files, flushed on every change.
-    cache: OnceLock<AllowCache>,
+    /// The running blocker's kernel cache of allowed files, flushed on
+    /// every change.
+    cache: Mutex<Option<AllowCache>>,
 }
 
 struct Writer {
-    kernel: KernelLists,
+    /// `None` once blocking failed open ([`ExecRules::stop_enforcing`]).
+    kernel: Option<KernelLists>,
     /// Where the rules persist; `None` for `rsysmon run --block`.
     file: Option<PathBuf>,
     /// The rule file's log, opened at the first change.
@@ -60,13 +62,14 @@ impl ExecRules {
                 eprintln!("rsysmon: rule {rule} is enforced at execve only: {e}");
             }
         }
-        let writer = Mutex::new(Writer { kernel, file, store: None });
-        Ok(ExecRules { shared: shared(rules), writer, protected, cache: OnceLock::new() })
+        let writer = Mutex::new(Writer { kernel: Some(kernel), file, store: None });
+        Ok(ExecRules { shared: shared(rules), writer, protected, cache: Mutex::new(None) })
     }
 
-    /// Flush `cache` whenever the rules change (the blocker's, once started).
+    /// Flush `cache` whenever the rules change: the running blocker's, and
+    /// a restarted blocker's in its place.
     pub fn attach_cache(&self, cache: AllowCache) {
-        let _ = self.cache.set(cache);
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(cache);
     }
 
     /// The set the blocker reads.
@@ -96,10 +99,14 @@ impl ExecRules {
         // A copy shares its indexes with the set in force: O(1).
         let mut new = (*self.shared.load_full()).clone();
         new.add(rule.clone())?;
-        writer.kernel.enforce(&rule)?;
+        if let Some(kernel) = writer.kernel.as_mut() {
+            kernel.enforce(&rule)?;
+        }
         let saved = writer.store().and_then(|store| Ok(store.map(|s| s.added(&rule, &new)).transpose()?));
         if let Err(e) = saved {
-            let _ = writer.kernel.release(&rule);
+            if let Some(kernel) = writer.kernel.as_mut() {
+                let _ = kernel.release(&rule);
+            }
             return Err(e);
         }
         self.publish(new);
@@ -116,13 +123,29 @@ impl ExecRules {
             store.removed(&shown, &new)?;
         }
         self.publish(new);
-        writer.kernel.release(&removed)?;
+        if let Some(kernel) = writer.kernel.as_mut() {
+            kernel.release(&removed)?;
+        }
         Ok(shown)
+    }
+
+    /// Take every rule out of the kernel's lists and keep them out: blocking
+    /// failed open. Rules are still listed, changed and saved; the next
+    /// daemon enforces them again.
+    pub fn stop_enforcing(&self) {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut kernel) = writer.kernel.take() {
+            for rule in self.shared.load().list() {
+                if let Err(e) = kernel.release(rule) {
+                    tracing::warn!("cannot take rule {rule} out of the kernel's lists: {e}");
+                }
+            }
+        }
     }
 
     fn publish(&self, rules: RuleSet) {
         self.shared.store(Arc::new(rules));
-        if let Some(cache) = self.cache.get() {
+        if let Some(cache) = &*self.cache.lock().unwrap_or_else(|e| e.into_inner()) {
             cache.rules_changed();
         }
     }

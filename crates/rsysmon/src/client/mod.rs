@@ -105,6 +105,16 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
             s.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
         );
     }
+    if let Some(b) = &status.blocker {
+        println!(
+            "blocker: {} (on failure: fail {}), {} failures, {} restarts{}",
+            b.state,
+            b.on_failure,
+            b.failures,
+            b.restarts,
+            b.last_failure.as_ref().map(|e| format!(", last failure: {e}")).unwrap_or_default()
+        );
+    }
     if let Some(reason) = &status.last_decode_error {
         println!("decode:  newest bad record: {reason}");
     }

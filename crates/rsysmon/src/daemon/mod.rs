@@ -27,7 +27,7 @@ use crate::hub::Hub;
 use crate::output::sinks::Sinks;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
-use crate::protocol::{CapabilityStatus, QueueStatus, Status};
+use crate::protocol::{BlockerStatus, CapabilityStatus, QueueStatus, Status};
 use crate::sensor::stats::Stats;
 
 use access::Access;
@@ -46,6 +46,7 @@ pub struct DaemonState {
     idle_timeout: Duration,
     rules: Arc<ExecRules>,
     sinks: Arc<Sinks>,
+    blocker: Option<Arc<Mutex<BlockerStatus>>>,
 }
 
 impl DaemonState {
@@ -71,6 +72,7 @@ impl DaemonState {
             capabilities: self.capabilities.clone(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
             sinks: self.sinks.status(),
+            blocker: self.blocker.as_ref().map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone()),
         }
     }
 }
@@ -124,6 +126,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(config.socket.idle_timeout_secs),
         rules: Arc::clone(pipeline.rules().context("the daemon always has a rule set")?),
         sinks: Arc::clone(&sinks),
+        blocker: pipeline.blocker_health(),
     });
 
     {

@@ -149,11 +149,36 @@ pub struct BlockingConfig {
     /// Where `rsysmon block add/remove` keep the rules (JSON, written
     /// atomically); loaded at start.
     pub rules_file: PathBuf,
+    /// What blocking does when the exec decider fails (docs/blocking.md).
+    pub on_failure: FailMode,
 }
 
 impl Default for BlockingConfig {
     fn default() -> Self {
-        Self { rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE) }
+        Self { rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE), on_failure: FailMode::Closed }
+    }
+}
+
+/// What blocking does when the exec decider (the thread that answers every
+/// exec permission event) fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Blocked files stay blocked: the kernel's image-load probes kill
+    /// them until a new decider runs, which the daemon starts at once and
+    /// then with backoff.
+    Closed,
+    /// Blocking ends: the kernel lists are emptied and no decider is
+    /// started again; events are still reported.
+    Open,
+}
+
+impl FailMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailMode::Closed => "closed",
+            FailMode::Open => "open",
+        }
     }
 }
 
@@ -345,6 +370,7 @@ allow = []               # creators whose remote threads are expected, e.g. [\"/
 
 [blocking]
 rules_file = {}
+on_failure = \"{}\"     # if the exec decider fails: \"closed\" (restart it; the kernel kills blocked files meanwhile) or \"open\" (stop blocking)
 
 [priority]
 nice = {}                # reader, exec decider and output threads; -20..19, 0 = ordinary
@@ -367,6 +393,7 @@ cache_entries = {}    # file versions whose hash is remembered
             d.probes.syscall_tracepoints,
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
+            d.blocking.on_failure.name(),
             d.priority.nice,
             d.hashing.enabled,
             d.hashing.max_size_mib,

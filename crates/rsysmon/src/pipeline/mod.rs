@@ -10,6 +10,7 @@ pub mod config;
 pub mod priority;
 pub mod privilege;
 mod reader;
+mod test_hold;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -23,9 +24,10 @@ use rsysmon_probe::{Capabilities, Capability, CapabilityState, Probes};
 
 use crate::blocking::exec_rules::ExecRules;
 use crate::blocking::kernel_lists::KernelLists;
-use crate::blocking::{self, Blocking};
+use crate::blocking::Blocking;
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
+use crate::protocol::BlockerStatus;
 use crate::sensor::clock::BootClock;
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::process_table::ProcessTable;
@@ -109,15 +111,15 @@ impl Pipeline {
                 let set = rsysmon_blocker::store::load(&path)?;
                 Some(ExecRules::new(set, Some(path), kernel_lists(&probes)?)?)
             }
-        };
+        }
+        .map(Arc::new);
         // Blocking is whole or nothing: without the image-load probes'
         // kill, the rules are kept but not enforced.
-        let blocking = rules.as_ref().filter(|_| blocking_on).map(blocking::start).transpose()?;
-        if let Some(b) = &blocking {
-            if let Err(e) = priority::set_nice(b.blocker.decider_tid(), config.priority.nice) {
-                eprintln!("rsysmon: cannot set the exec decider to nice {}: {e}", config.priority.nice);
-            }
-        }
+        let blocking = rules
+            .as_ref()
+            .filter(|_| blocking_on)
+            .map(|rules| Blocking::start(rules, config.blocking.on_failure, config.priority.nice))
+            .transpose()?;
         let mut sensor =
             Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
         if let Some(limits) = config.hashing.limits() {
@@ -128,7 +130,7 @@ impl Pipeline {
             sensor,
             hub: Arc::new(Hub::new(history)),
             stats: Arc::new(Mutex::new(Stats::default())),
-            rules: rules.map(Arc::new),
+            rules,
             blocking,
             stop,
             nice: config.priority.nice,
@@ -178,7 +180,12 @@ impl Pipeline {
 
     /// The number of filesystems the blocker watches, if blocking.
     pub fn blocked_filesystems(&self) -> Option<usize> {
-        self.blocking.as_ref().map(|b| b.blocker.coverage().marked.len())
+        self.blocking.as_ref().map(|b| b.blocker().map_or(0, |b| b.coverage().marked.len()))
+    }
+
+    /// How the exec blocker is doing, if blocking.
+    pub fn blocker_health(&self) -> Option<Arc<Mutex<BlockerStatus>>> {
+        self.blocking.as_ref().map(|b| Arc::clone(b.health()))
     }
 
     /// The nice value the reader runs at (`[priority] nice`); an output
@@ -196,20 +203,19 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, blocking, stop, nice, capabilities: _ } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, mut blocking, stop, nice, capabilities: _ } = self;
         // Only this thread: threads started before (clients) keep theirs.
         priority::raise_this_thread(nice, "ring-buffer reader");
-        let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &blocking {
+        let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &mut blocking {
             Some(b) => b.publish_refusals(sensor, hub),
             None => Ok(()),
         })
         .map(|_| ());
         let mut blocker = None;
         if let Some(b) = blocking {
-            blocker = Some(b.blocker.stats());
-            if let Err(e) = b.blocker.stop() {
-                result = result.and(Err(e.into()));
-            }
+            let stopped;
+            (blocker, stopped) = b.stop();
+            result = result.and(stopped);
         }
         drop(probes);
         hub.close();

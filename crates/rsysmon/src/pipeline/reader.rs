@@ -13,6 +13,7 @@ use rsysmon_probe::Probes;
 
 use crate::hub::shared_event::SharedEvent;
 use crate::hub::Hub;
+use crate::pipeline::test_hold::ReaderHold;
 use crate::sensor::clock::BootClock;
 use crate::sensor::stats::Stats;
 use crate::sensor::Sensor;
@@ -74,7 +75,9 @@ pub fn pump(
         *stats.lock().unwrap_or_else(|e| e.into_inner()) = sensor.borrow().stats().clone();
         Ok(())
     };
+    let hold = ReaderHold::from_env();
     while !stop.load(Ordering::Relaxed) {
+        hold.wait(stop);
         reader.poll(POLL_INTERVAL)?;
         publish_losses(false)?;
     }

@@ -106,6 +106,25 @@ pub struct Status {
     /// Why the newest ring-buffer record that failed decoding did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decode_error: Option<String>,
+    /// The exec blocker, when blocking is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocker: Option<BlockerStatus>,
+}
+
+/// The exec blocker in `status`: whether a decider runs, and its failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockerStatus {
+    /// `running`, `restarting` (failed closed, a new decider is being
+    /// started) or `failed open`.
+    pub state: String,
+    /// `[blocking] on_failure`: closed or open.
+    pub on_failure: String,
+    /// Deciders that failed since start.
+    pub failures: u64,
+    /// New deciders started after a failure.
+    pub restarts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }
 
 /// One capability in `status`.

@@ -14,6 +14,8 @@ use super::{die_with_test, wait_ready, RSYSMON};
 
 pub struct Daemon {
     child: Child,
+    /// Everything the daemon wrote to stderr (its log) so far.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
     /// The daemon's directory: socket, config, rule file.
     dir: Option<tempfile::TempDir>,
     pub config: PathBuf,
@@ -41,6 +43,18 @@ impl Daemon {
     /// `nofile` (soft and hard, as a unit's `LimitNOFILE=` would) and extra
     /// environment variables.
     pub fn start_limited(config: &str, socket_lines: &str, nofile: Option<u64>, env: &[(&str, &str)]) -> Daemon {
+        Self::start_full(config, "", socket_lines, nofile, env)
+    }
+
+    /// As [`Daemon::start_limited`], with extra lines for the `[blocking]`
+    /// table too.
+    pub fn start_full(
+        config: &str,
+        blocking_lines: &str,
+        socket_lines: &str,
+        nofile: Option<u64>,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         // Let unprivileged test clients reach the socket; its own mode decides.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -55,7 +69,8 @@ impl Daemon {
         std::fs::write(
             &config_path,
             format!(
-                "{config}\n{file_sink}[blocking]\nrules_file = {:?}\n[socket]\npath = {socket:?}\n{socket_lines}\n",
+                "{config}\n{file_sink}[blocking]\nrules_file = {:?}\n{blocking_lines}\n[socket]\npath = \
+                 {socket:?}\n{socket_lines}\n",
                 dir.path().join("rules.json")
             ),
         )
@@ -87,8 +102,8 @@ impl Daemon {
             }
         }
         let mut child = die_with_test(&mut cmd).spawn().expect("start rsysmon daemon");
-        wait_ready(&mut child, "daemon ready");
-        Daemon { child, dir: Some(dir), config: config_path, socket }
+        let log = wait_ready(&mut child, "daemon ready");
+        Daemon { child, log, dir: Some(dir), config: config_path, socket }
     }
 
     /// Run a client subcommand against this daemon.

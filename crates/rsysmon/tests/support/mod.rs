@@ -287,3 +287,14 @@ pub fn private_true() -> (tempfile::TempDir, String) {
 pub fn exec(path: &str) -> std::io::Result<std::process::ExitStatus> {
     die_with_test(&mut Command::new(path)).status()
 }
+
+/// Every seq step between neighbours is what the second stands for: 1, or
+/// a loss event's `lost`. Nothing missing, nothing twice, nothing unsaid.
+pub fn assert_accounted(events: &[Value]) {
+    for pair in events.windows(2) {
+        let (prev, next) = (&pair[0], &pair[1]);
+        let step = next["seq"].as_u64().unwrap() as i64 - prev["seq"].as_u64().unwrap() as i64;
+        let weight = if next["kind"] == "loss" { next["lost"].as_i64().unwrap() } else { 1 };
+        assert_eq!(step, weight, "unexplained seq step between {prev} and {next}");
+    }
+}
