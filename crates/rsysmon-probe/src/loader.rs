@@ -189,12 +189,21 @@ impl Probes {
                 for c in optional {
                     let mut with = base.clone();
                     with.capabilities.set(c, plan.capabilities.get(c).cloned().expect("planned"));
+                    // Image loads by mmap: the syscall exit where the
+                    // kernel refuses the VMA-store program.
+                    let fallback = if c == Capability::ImageLoad { with.without_vma_store() } else { None };
                     match open_and_load(config, &with, None) {
                         Ok(loaded) => {
                             skel = loaded;
                             base = with;
                         }
-                        Err(e) => base.switch_off(c, format!("the kernel refused its probes: {}", error_chain(&e))),
+                        Err(e) => match fallback.map(|plan| (open_and_load(config, &plan, None), plan)) {
+                            Some((Ok(loaded), plan)) => {
+                                skel = loaded;
+                                base = plan;
+                            }
+                            _ => base.switch_off(c, format!("the kernel refused its probes: {}", error_chain(&e))),
+                        },
                     }
                 }
                 plan = base;

@@ -158,6 +158,23 @@ impl Plan {
         Ok(self.capabilities.is_on(capability))
     }
 
+    /// This plan with image loads by mmap seen at the syscall's exit
+    /// instead of the VMA store, for a kernel that refuses the store
+    /// program; None where there is nothing to fall back to.
+    pub fn without_vma_store(&self) -> Option<Plan> {
+        if self.mmap_program == MMAP_SYSCALL_EXIT || !self.syscall_tracepoints {
+            return None;
+        }
+        let mut plan = self.clone();
+        plan.mmap_program = MMAP_SYSCALL_EXIT;
+        if let Some(CapabilityState::On(how)) = self.capabilities.get(Capability::ImageLoad) {
+            let lookup = how.rsplit(", ").next().unwrap_or_default();
+            plan.capabilities
+                .set(Capability::ImageLoad, CapabilityState::On(format!("sys_exit_mmap/mprotect, {lookup}")));
+        }
+        Some(plan)
+    }
+
     /// The optional capabilities that are on.
     pub fn optional_on(&self) -> Vec<Capability> {
         self.capabilities.iter().filter(|(c, s)| !c.always_required() && s.is_on()).map(|(c, _)| c).collect()
@@ -328,6 +345,21 @@ mod tests {
         // With them on, a missing tracefs still switches image loads off whole.
         let plan = Plan::new(&KernelFeatures::all(), Err("no tracefs".into()));
         assert_eq!(plan.capabilities.get(Capability::ImageLoad), Some(&CapabilityState::Off("no tracefs".into())));
+    }
+
+    #[test]
+    fn a_refused_vma_store_program_falls_back_to_the_syscall_exit() {
+        let plan = Plan::new(&debian_12(), Ok(()));
+        if plan.mmap_program == MMAP_SYSCALL_EXIT {
+            assert!(plan.without_vma_store().is_none());
+            return;
+        }
+        let back = plan.without_vma_store().unwrap();
+        assert_eq!(back.mmap_program, MMAP_SYSCALL_EXIT);
+        assert_eq!(mechanism(&back, Capability::ImageLoad), "sys_exit_mmap/mprotect, bpf_find_vma");
+        assert!(back.without_vma_store().is_none());
+        let off = Plan::with_syscall_tracepoints(&debian_12(), Ok(()), false);
+        assert!(off.without_vma_store().is_none(), "no syscall tracepoint to fall back to");
     }
 
     #[test]

@@ -19,8 +19,9 @@
  * PT_REGS_PARM1_SYSCALL reads). At exit the mapping exists, so the VMAs
  * say what really happened: VM_EXEC after READ_IMPLIES_EXEC and noexec
  * mounts, merges with neighbours, and which file backs it. 32-bit (ia32)
- * syscalls do not reach syscall tracepoints on x86-64: such processes show
- * their exec-time images only.
+ * syscalls do not reach syscall tracepoints on x86-64; where the kernel
+ * traces VMA stores, mmap is seen there instead, for every syscall entry
+ * (image_store.bpf.h), and sys_exit_mmap is not attached.
  *
  * One event per image per process:
  *  - mmap creates a new mapping. It is a new image unless another executable

@@ -85,7 +85,7 @@ static __always_inline bool in_file_mmap(struct task_struct *task, struct mmap_c
 	unsigned long nr = regs->orig_ax;
 	unsigned long flags;
 
-	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT) {
+	if (task->thread_info.status & TS_COMPAT) {
 		if (nr == NR_IA32_MMAP2) {
 			call->len = (__u32)regs->cx;
 			call->off = (__u64)(__u32)regs->bp << 12; /* in 4096-byte units */
@@ -231,13 +231,9 @@ static long store_step_up(__u64 index, void *ctx)
  * executable file mapping an mmap creates, resolve the image's run, kill
  * the process if the file is blocked, and report it (see image_mapped).
  */
-static __always_inline void vma_stored(struct mm_struct *mm, unsigned long vma)
+static __always_inline void vma_stored(struct task_struct *task, struct mm_struct *mm, unsigned long vma,
+				       struct mmap_call call)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct mmap_call call;
-
-	if (!in_file_mmap(task, &call))
-		return;
 	__u64 start = VMA_LOAD(vma, vm_start);
 	__u64 end = VMA_LOAD(vma, vm_end);
 	if (end - start != page_up(call.len) ||
@@ -318,10 +314,14 @@ int BPF_PROG(on_ma_write, const char *fn, struct ma_state *mas, unsigned long pi
 	unsigned long tree = (unsigned long)mas->tree;
 	if (tree != (unsigned long)mm + bpf_core_field_offset(struct mm_struct, mm_mt))
 		return 0; /* not this process's VMA tree */
+	/* Plain loads up to here: most stores are not a file mmap's. */
+	struct mmap_call call;
+	if (!in_file_mmap(task, &call))
+		return 0;
 	__u64 name = 0;
 	if (bpf_probe_read_kernel(&name, sizeof(name), fn) || name != MAS_STOR_PREFIX)
 		return 0; /* a step inside a write traced already */
-	vma_stored(mm, (unsigned long)val);
+	vma_stored(task, mm, (unsigned long)val, call);
 	return 0;
 }
 
@@ -333,7 +333,10 @@ int BPF_PROG(on_vma_store, struct maple_tree *mt, struct vm_area_struct *vma)
 	struct mm_struct *mm = task->mm;
 	if (!mm || (unsigned long)mt != (unsigned long)mm + bpf_core_field_offset(struct mm_struct, mm_mt))
 		return 0;
-	vma_stored(mm, (unsigned long)vma);
+	struct mmap_call call;
+	if (!in_file_mmap(task, &call))
+		return 0;
+	vma_stored(task, mm, (unsigned long)vma, call);
 	return 0;
 }
 
