@@ -32,6 +32,10 @@ fi
 tracefs=$(findmnt -rn -t tracefs -o TARGET | tr '\n' ' ')
 echo "guest: kernel $(uname -r); LSMs $(cat /sys/kernel/security/lsm 2>/dev/null || echo '?'); tracefs ${tracefs:-not mounted}"
 
+# vm-run.sh boots with bpf among the LSMs: the blocking tests must find
+# BPF LSM in use there, and fail on a silent fallback.
+export RSYSMON_EXPECT_BPF_LSM=${RSYSMON_EXPECT_BPF_LSM:-1}
+
 passed=0 failed=0 skipped=0
 failures=()
 stage_start=$SECONDS

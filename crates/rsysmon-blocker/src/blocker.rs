@@ -41,7 +41,7 @@ use crate::exec_hashes::ExecHashes;
 use crate::fanotify::{is_exec_permission, process_name, ExecPermissions, ExecutedFile, ProcFds};
 use crate::rule::{ExecRule, Protected};
 use crate::rule_set::{RuleSet, SharedRules};
-use crate::stats::{BlockerStats, Counters};
+use crate::stats::{BlockerStats, Counters, StatsReader};
 
 /// An exec that was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,27 @@ impl Blocker {
         protected: &Protected,
         on_block: impl Fn(BlockedExec) + Send + 'static,
     ) -> Result<Blocker, BlockerError> {
+        Self::start_counting(rules, protected, on_block, Arc::default())
+    }
+
+    /// As [`Blocker::start`], adding to the counters of `earlier` (a
+    /// blocker that stopped), so a blocker started in its place goes on
+    /// with the same totals.
+    pub fn start_after(
+        rules: SharedRules,
+        earlier: &StatsReader,
+        on_block: impl Fn(BlockedExec) + Send + 'static,
+    ) -> Result<Blocker, BlockerError> {
+        let protected = Protected::this_process().map_err(BlockerError::OwnExecutable)?;
+        Self::start_counting(rules, &protected, on_block, Arc::clone(&earlier.0))
+    }
+
+    fn start_counting(
+        rules: SharedRules,
+        protected: &Protected,
+        on_block: impl Fn(BlockedExec) + Send + 'static,
+        counters: Arc<Counters>,
+    ) -> Result<Blocker, BlockerError> {
         let group = Arc::new(ExecPermissions::new().map_err(BlockerError::Init)?);
         let proc_fds = ProcFds::open().map_err(BlockerError::ProcFds)?;
         let mut mountinfo = File::open("/proc/self/mountinfo").map_err(BlockerError::Mountinfo)?;
@@ -139,7 +160,6 @@ impl Blocker {
         let stop_pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| BlockerError::Thread("stop", e.into()));
         let (decider_stop, stop_decider) = stop_pipe()?;
         let (watcher_stop, stop_watcher) = stop_pipe()?;
-        let counters = Arc::new(Counters::default());
 
         let cache = AllowCache::new(&group, exempt.clone(), &mounts);
         let mut blocker = Blocker {
@@ -194,6 +214,11 @@ impl Blocker {
     /// Counters and decision times so far.
     pub fn stats(&self) -> BlockerStats {
         self.counters.snapshot()
+    }
+
+    /// A handle on the same counters for another thread (the metrics).
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader(Arc::clone(&self.counters))
     }
 
     /// Exec events the kernel could not hand over (and so denied), and the

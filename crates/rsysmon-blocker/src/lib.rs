@@ -25,4 +25,4 @@ pub use coverage::Coverage;
 pub use rule::{ExecRule, Protected, RuleError, GLOB_PREFIX, SHA256_PREFIX};
 pub use rule_log::RuleStore;
 pub use rule_set::{shared, RuleSet, SharedRules, MAX_RULES};
-pub use stats::{BlockerStats, WINDOW};
+pub use stats::{BlockerStats, LatencyHistogram, StatsReader, LATENCY_BOUNDS_US, WINDOW};

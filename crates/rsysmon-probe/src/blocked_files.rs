@@ -50,3 +50,26 @@ pub(crate) fn key(file: FileId) -> Vec<u8> {
     let key = blocked_file { dev: file.kernel_dev(), ino: file.ino };
     [key.dev.to_ne_bytes(), key.ino.to_ne_bytes()].concat()
 }
+
+impl BlockedFiles {
+    /// Remove every file but `keep`: what an earlier run left in a pinned
+    /// map. Returns how many were removed.
+    pub fn retain_only(&self, keep: &[FileId]) -> Result<usize, ProbeError> {
+        retain_only(&self.map, keep, "blocked files")
+    }
+}
+
+/// Delete every key of `map` not among `keep`'s keys.
+pub(crate) fn retain_only(map: &MapHandle, keep: &[FileId], what: &str) -> Result<usize, ProbeError> {
+    let keep: std::collections::HashSet<Vec<u8>> = keep.iter().map(|id| key(*id)).collect();
+    let stale: Vec<Vec<u8>> = map.keys().filter(|k| !keep.contains(k)).collect();
+    for k in &stale {
+        match map.delete(k) {
+            Err(e) if e.kind() != libbpf_rs::ErrorKind::NotFound => {
+                return Err(ProbeError::bpf(format!("clear the {what}"), e));
+            }
+            _ => {}
+        }
+    }
+    Ok(stale.len())
+}

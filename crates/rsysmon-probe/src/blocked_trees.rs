@@ -80,3 +80,11 @@ impl BlockedTrees {
             .map_err(|e| ProbeError::bpf("count the blocked trees", e))
     }
 }
+
+impl BlockedTrees {
+    /// Remove every directory but `keep`: what an earlier run left in a
+    /// pinned map. Call [`BlockedTrees::set_count`] after.
+    pub fn retain_only(&self, keep: &[FileId]) -> Result<usize, ProbeError> {
+        crate::blocked_files::retain_only(&self.map, keep, "blocked trees")
+    }
+}

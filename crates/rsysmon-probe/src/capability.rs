@@ -19,8 +19,9 @@ pub enum Capability {
     /// Takeovers (ptrace, process_vm_writev, /proc/PID/mem) and the remote
     /// threads they cause.
     Injection,
-    /// Refusing configured executables: fanotify for execve, and the
-    /// image-load probes' kill for files reached without it.
+    /// Refusing configured executables: BPF LSM hooks where the kernel
+    /// allows them (see [`crate::bpf_lsm`]); else fanotify for execve, and
+    /// the image-load probes' kill for files reached without it.
     Blocking,
 }
 
@@ -68,8 +69,9 @@ impl Capability {
                 "on_open_exit",
                 "on_creat_exit",
             ],
-            // Its kernel half is the image-load programs' kill.
-            Capability::Blocking => &[],
+            // Loaded only where BPF LSM works (`Plan::lsm`); elsewhere its
+            // kernel half is the image-load programs' kill.
+            Capability::Blocking => &["lsm_bprm_check", "lsm_mmap_file", "lsm_file_mprotect"],
         }
     }
 

@@ -79,3 +79,75 @@ fn mount_tracefs() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Where securityfs belongs; `lsm` in it lists the active LSMs.
+pub const SECURITYFS: &str = "/sys/kernel/security";
+/// Where bpffs belongs: pinned BPF objects live there.
+pub const BPFFS: &str = "/sys/fs/bpf";
+/// `statfs` magic of bpffs.
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+/// Mount securityfs at [`SECURITYFS`] if it is not there (its `lsm` file
+/// is missing). The mount stays, as systemd's on boot would.
+pub fn ensure_securityfs() -> io::Result<()> {
+    if Path::new(SECURITYFS).join("lsm").exists() {
+        return Ok(());
+    }
+    mount_fs("securityfs", SECURITYFS)?;
+    if !Path::new(SECURITYFS).join("lsm").exists() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{SECURITYFS}/lsm is missing after the mount")));
+    }
+    Ok(())
+}
+
+/// Whether `dir` is on bpffs.
+pub fn is_bpffs(dir: &Path) -> bool {
+    statfs_type(dir).is_some_and(|t| t == BPF_FS_MAGIC)
+}
+
+/// Mount bpffs at [`BPFFS`] if it is not mounted there, as systemd does on
+/// boot (a fresh machine, a minimal container host). Returns whether it
+/// had to be mounted.
+pub fn ensure_bpffs() -> io::Result<bool> {
+    if is_bpffs(Path::new(BPFFS)) {
+        return Ok(false);
+    }
+    mount_fs("bpf", BPFFS)?;
+    if !is_bpffs(Path::new(BPFFS)) {
+        return Err(io::Error::other(format!("{BPFFS} is not bpffs after the mount")));
+    }
+    Ok(true)
+}
+
+fn statfs_type(dir: &Path) -> Option<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut buf = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: a valid NUL-terminated path and a buffer of the right type.
+    let rc = unsafe { libc::statfs(path.as_ptr(), buf.as_mut_ptr()) };
+    // SAFETY: statfs filled the buffer when it returned 0.
+    // f_type is i64 here, narrower on other targets.
+    #[allow(clippy::unnecessary_cast)]
+    (rc == 0).then(|| unsafe { buf.assume_init() }.f_type as i64)
+}
+
+/// `mount -t FSTYPE FSTYPE TARGET` with nosuid, nodev, noexec.
+fn mount_fs(fstype: &str, target: &str) -> io::Result<()> {
+    let fstype = CString::new(fstype).expect("no NUL");
+    let target = CString::new(target).expect("no NUL");
+    // SAFETY: every pointer is a valid NUL-terminated string that outlives
+    // the call; a NULL data argument is allowed.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

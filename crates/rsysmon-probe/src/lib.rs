@@ -7,12 +7,14 @@
 
 mod blocked_files;
 mod blocked_trees;
+pub mod bpf_lsm;
 mod capability;
 mod decode;
 mod error;
 pub mod features;
 pub mod kernel_fs;
 mod loader;
+pub mod pins;
 pub mod plan;
 pub mod records;
 mod skel;
@@ -22,6 +24,6 @@ pub use blocked_trees::{BlockedTrees, TreeKind};
 pub use capability::{Capabilities, Capability, CapabilityState, UnknownCapability};
 pub use decode::{decode, Creator, DecodeError, Header, KernelPath, KernelRecord, TamperMethod};
 pub use error::ProbeError;
-pub use loader::{ProbeConfig, Probes, RecordReader};
+pub use loader::{Enforcement, KernelEnforcement, ProbeConfig, Probes, RecordReader};
 pub use rsysmon_event::ImageVia;
 pub use rsysmon_fs::FileId;

@@ -6,12 +6,13 @@
 //! DriverEntry that rolls back on failure: if the kernel refuses one, the
 //! object is loaded again without it and the capability is off, with the
 //! reason; the process capability is required. Dropping [`Probes`]
-//! detaches everything; nothing is pinned, so nothing outlives the process.
+//! detaches everything, except what [`Enforcement::Lsm`] pinned: the BPF
+//! LSM links and the rule maps stay until `rsysmon unload` ([`crate::pins`]).
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
@@ -19,10 +20,12 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject, RingBuffer, RingBufferBuild
 
 use crate::blocked_files::BlockedFiles;
 use crate::blocked_trees::BlockedTrees;
+use crate::bpf_lsm;
 use crate::capability::{Capabilities, Capability};
 use crate::error::{ProbeError, KERNEL_BTF, OWN_MOUNT_NS};
 use crate::features::{self, KernelFeatures};
 use crate::kernel_fs::{self, Tracefs};
+use crate::pins;
 use crate::plan::Plan;
 use crate::records::record_loss_slot;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
@@ -41,11 +44,65 @@ pub struct ProbeConfig {
     /// How long after a takeover (ptrace write, process_vm_writev,
     /// /proc/PID/mem) a new thread in the target counts as remote.
     pub remote_thread_window: Duration,
+    /// Whether the kernel itself refuses blocked files (BPF LSM).
+    pub enforcement: Enforcement,
     /// Attach syscall tracepoints (the default). Off, no syscall of the
     /// machine takes the kernel's slow path: image loads by mmap are seen
     /// only where the kernel traces VMA stores, and mprotect and
     /// injection are not seen (docs/kernels.md).
     pub syscall_tracepoints: bool,
+}
+
+/// Whether the blocked lists are enforced by BPF LSM hooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Enforcement {
+    /// No LSM programs: the image-load probes' kill only.
+    #[default]
+    Off,
+    /// BPF LSM where the kernel allows it; with `pin_dir`, its links and
+    /// the rule maps are pinned there and adopted when found there.
+    Lsm { pin_dir: Option<PathBuf> },
+}
+
+/// What became of [`ProbeConfig::enforcement`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelEnforcement {
+    /// [`Enforcement::Off`].
+    NotWanted,
+    /// The LSM programs are attached.
+    Lsm {
+        /// Where the links and maps are pinned.
+        pinned: Option<PathBuf>,
+        /// Whether the maps were found pinned by an earlier run.
+        adopted: bool,
+        /// Why they are not pinned, when pinning was asked for.
+        not_pinned: Option<String>,
+    },
+    /// Wanted, not possible here: why.
+    Unavailable(String),
+}
+
+/// The LSM hooks, as the capability line names them.
+pub const LSM_HOOKS: &str = "bprm_check_security/mmap_file/file_mprotect";
+
+impl KernelEnforcement {
+    pub fn is_lsm(&self) -> bool {
+        matches!(self, KernelEnforcement::Lsm { .. })
+    }
+
+    /// `bpf-lsm bprm_check_security/mmap_file/file_mprotect, pinned at DIR`
+    /// or None when BPF LSM is not in use.
+    pub fn mechanism(&self) -> Option<String> {
+        let KernelEnforcement::Lsm { pinned, adopted, not_pinned } = self else { return None };
+        let mut text = format!("bpf-lsm {LSM_HOOKS}");
+        match (pinned, not_pinned) {
+            (Some(dir), _) if *adopted => text.push_str(&format!(", pinned at {} (adopted)", dir.display())),
+            (Some(dir), _) => text.push_str(&format!(", pinned at {}", dir.display())),
+            (None, Some(why)) => text.push_str(&format!(", not pinned: {why}")),
+            (None, None) => text.push_str(", not pinned"),
+        }
+        Some(text)
+    }
 }
 
 impl Default for ProbeConfig {
@@ -57,6 +114,7 @@ impl Default for ProbeConfig {
             // average with paths and argv); see docs/daemon.md.
             ring_buffer_bytes: 16 << 20,
             remote_thread_window: Duration::from_secs(10),
+            enforcement: Enforcement::Off,
             syscall_tracepoints: true,
         }
     }
@@ -70,6 +128,7 @@ pub struct Probes {
     attached: Vec<String>,
     tracefs: Tracefs,
     capabilities: Capabilities,
+    enforcement: KernelEnforcement,
     skel: RsysmonSkel<'static>,
 }
 
@@ -100,7 +159,22 @@ impl Probes {
             return Err(ProbeError::Required { capability, reason: reason.to_string() });
         }
 
-        let mut skel = match open_and_load(config, &plan) {
+        let (mut pin_dir, mut enforcement) = decide_enforcement(config, &features, &mut plan);
+        let first = match open_and_load(config, &plan, pin_dir.as_deref()) {
+            // The verifier refused the LSM programs: without them.
+            Err(e) if plan.lsm => {
+                if let (Some(dir), KernelEnforcement::Lsm { adopted: false, .. }) = (&pin_dir, &enforcement) {
+                    let _ = pins::unload(dir);
+                }
+                enforcement =
+                    KernelEnforcement::Unavailable(format!("the kernel refused the LSM programs: {}", error_chain(&e)));
+                plan.lsm = false;
+                pin_dir = None;
+                open_and_load(config, &plan, None)
+            }
+            other => other,
+        };
+        let mut skel = match first {
             Ok(skel) => skel,
             // The verifier refused something: find which optional
             // capabilities load, adding one at a time to the process
@@ -111,19 +185,19 @@ impl Probes {
                 for c in &optional {
                     base.switch_off(*c, "not tried");
                 }
-                let mut skel = open_and_load(config, &base).map_err(|_| first)?;
+                let mut skel = open_and_load(config, &base, None).map_err(|_| first)?;
                 for c in optional {
                     let mut with = base.clone();
                     with.capabilities.set(c, plan.capabilities.get(c).cloned().expect("planned"));
                     // Image loads by mmap: the syscall exit where the
                     // kernel refuses the VMA-store program.
                     let fallback = if c == Capability::ImageLoad { with.without_vma_store() } else { None };
-                    match open_and_load(config, &with) {
+                    match open_and_load(config, &with, None) {
                         Ok(loaded) => {
                             skel = loaded;
                             base = with;
                         }
-                        Err(e) => match fallback.map(|plan| (open_and_load(config, &plan), plan)) {
+                        Err(e) => match fallback.map(|plan| (open_and_load(config, &plan, None), plan)) {
                             Some((Ok(loaded), plan)) => {
                                 skel = loaded;
                                 base = plan;
@@ -156,13 +230,45 @@ impl Probes {
                 Err(e) => plan.switch_off(capability, e.to_string()),
             }
         }
-        Ok(Self { links, attached, tracefs, capabilities: plan.capabilities, skel })
+        if plan.lsm {
+            match attach_lsm(&mut skel, pin_dir.as_deref()) {
+                Ok((done, not_pinned)) => {
+                    for (link, section) in done {
+                        links.push(link);
+                        attached.push(section);
+                    }
+                    if let (Some(why), KernelEnforcement::Lsm { pinned, not_pinned: slot, .. }) =
+                        (not_pinned, &mut enforcement)
+                    {
+                        *pinned = None;
+                        *slot = Some(why);
+                    }
+                }
+                Err(e) => enforcement = KernelEnforcement::Unavailable(e.to_string()),
+            }
+        }
+        Ok(Self { links, attached, tracefs, capabilities: plan.capabilities, enforcement, skel })
     }
 
     /// Which kernel-side capabilities (process, image load, injection) run,
     /// with what mechanism, or why not.
     pub fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+
+    /// Whether the kernel refuses blocked files itself (BPF LSM), or why not.
+    pub fn enforcement(&self) -> &KernelEnforcement {
+        &self.enforcement
+    }
+
+    /// Execs, mmaps and mprotects the LSM hooks refused since load (summed
+    /// over all CPUs); 0 without them.
+    pub fn lsm_refusals(&self) -> u64 {
+        (0u32..3)
+            .filter_map(|slot| self.skel.maps.lsm_refusals.lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY).ok()?)
+            .flatten()
+            .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes))
+            .sum()
     }
 
     /// Whether tracefs had to be mounted for the syscall tracepoints.
@@ -266,7 +372,11 @@ impl Probes {
 
 /// Open the object, set its `.rodata` and the programs the plan loads,
 /// and load it.
-fn open_and_load(config: &ProbeConfig, plan: &Plan) -> Result<RsysmonSkel<'static>, ProbeError> {
+fn open_and_load(
+    config: &ProbeConfig,
+    plan: &Plan,
+    pin_dir: Option<&Path>,
+) -> Result<RsysmonSkel<'static>, ProbeError> {
     // The skeleton borrows its object storage for as long as it lives; a
     // process loads the probes once (a few times if the kernel refuses
     // some), so that storage (a few pointers) is given the process's
@@ -292,6 +402,17 @@ fn open_and_load(config: &ProbeConfig, plan: &Plan) -> Result<RsysmonSkel<'stati
     rodata.have_vma_iter = plan.vma_iterator;
     open.maps.events.set_max_entries(ring_bytes as u32).map_err(|e| ProbeError::bpf("size the ring buffer", e))?;
 
+    if let Some(dir) = pin_dir.filter(|_| plan.lsm) {
+        // libbpf reuses a map pinned there (refusing one that does not
+        // match), or pins the new one there once created.
+        for mut map in open.open_object_mut().maps_mut() {
+            let name = map.name().to_string_lossy().into_owned();
+            if pins::PINNED_MAPS.contains(&name.as_str()) {
+                map.set_pin_path(pins::map_path(dir, &name))
+                    .map_err(|e| ProbeError::bpf(format!("pin the {name} map"), e))?;
+            }
+        }
+    }
     for mut prog in open.open_object_mut().progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         prog.set_autoload(plan.autoload(&name)?);
@@ -317,6 +438,71 @@ fn attach(
         done.push((link, section));
     }
     Ok(done)
+}
+
+/// Whether the LSM programs load (sets `plan.lsm`), and where they pin.
+fn decide_enforcement(
+    config: &ProbeConfig,
+    features: &KernelFeatures,
+    plan: &mut Plan,
+) -> (Option<PathBuf>, KernelEnforcement) {
+    let Enforcement::Lsm { pin_dir } = &config.enforcement else { return (None, KernelEnforcement::NotWanted) };
+    if let Err(why) = bpf_lsm::lsm_usable(features) {
+        return (None, KernelEnforcement::Unavailable(why));
+    }
+    plan.lsm = true;
+    let Some(dir) = pin_dir else {
+        return (None, KernelEnforcement::Lsm { pinned: None, adopted: false, not_pinned: None });
+    };
+    match pins::prepare(dir) {
+        Ok(()) => {
+            let adopted = pins::has_pinned_maps(dir);
+            (Some(dir.clone()), KernelEnforcement::Lsm { pinned: Some(dir.clone()), adopted, not_pinned: None })
+        }
+        Err(e) => (None, KernelEnforcement::Lsm { pinned: None, adopted: false, not_pinned: Some(e.to_string()) }),
+    }
+}
+
+/// Links and the sections they attach to.
+type Attached = Vec<(Link, String)>;
+
+/// Attach the LSM programs, all or none, and pin their links in `pin_dir`
+/// over those of an earlier run (which detach then; the new ones are
+/// attached first, so there is no moment without them). A pin that fails
+/// leaves the links attached and held by this process: the reason is
+/// returned.
+fn attach_lsm(
+    skel: &mut RsysmonSkel<'static>,
+    pin_dir: Option<&Path>,
+) -> Result<(Attached, Option<String>), ProbeError> {
+    let mut done = Vec::new();
+    for prog in skel.object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        if Capability::of_program(&name) != Some(Capability::Blocking) {
+            continue;
+        }
+        let section = prog.section().to_string_lossy().into_owned();
+        let link = prog.attach().map_err(|e| ProbeError::bpf(format!("attach probe {name} ({section})"), e))?;
+        done.push((link, section, name));
+    }
+    let mut not_pinned = None;
+    if let Some(dir) = pin_dir {
+        for (link, _, name) in &mut done {
+            let path = pins::link_path(dir, name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    not_pinned = Some(format!("remove {}: {e}", path.display()));
+                    continue;
+                }
+            }
+            if let Err(e) = link.pin(&path) {
+                not_pinned = Some(format!("pin {}: {e}", path.display()));
+            }
+        }
+    }
+    Ok((done.into_iter().map(|(link, section, _)| (link, section)).collect(), not_pinned))
 }
 
 /// An error and its causes on one line.

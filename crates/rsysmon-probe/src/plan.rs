@@ -55,6 +55,9 @@ pub struct Plan {
     pub syscall_tracepoints: bool,
     /// The kernel-side capabilities (process, image load, injection).
     pub capabilities: Capabilities,
+    /// Load the blocking capability's BPF LSM programs: set by the loader
+    /// where blocking is wanted and [`crate::bpf_lsm::lsm_usable`].
+    pub lsm: bool,
 }
 
 impl Plan {
@@ -131,6 +134,7 @@ impl Plan {
                 (Capability::ImageLoad, image_load),
                 (Capability::Injection, injection),
             ]),
+            lsm: false,
         }
     }
 
@@ -139,6 +143,9 @@ impl Plan {
     pub fn autoload(&self, program: &str) -> Result<bool, ProbeError> {
         let capability =
             Capability::of_program(program).ok_or_else(|| ProbeError::UnplacedProgram(program.to_string()))?;
+        if capability == Capability::Blocking {
+            return Ok(self.lsm);
+        }
         if [EXIT_GROUP_DEAD, EXIT_LIVE].contains(&program) && program != self.exit_program {
             return Ok(false);
         }
@@ -247,7 +254,7 @@ mod tests {
         for program in Capability::ALL.iter().flat_map(|c| c.programs()) {
             let other_mmap =
                 [MMAP_SYSCALL_EXIT, MMAP_VMA_STORE, MMAP_MA_WRITE].contains(program) && *program != plan.mmap_program;
-            if *program != EXIT_GROUP_DEAD && !other_mmap {
+            if *program != EXIT_GROUP_DEAD && !other_mmap && !Capability::Blocking.programs().contains(program) {
                 assert!(plan.autoload(program).unwrap(), "{program}");
             }
         }
@@ -290,6 +297,16 @@ mod tests {
         let plan = Plan::new(&KernelFeatures::all(), Ok(()));
         let err = plan.autoload("on_something_new").unwrap_err().to_string();
         assert!(err.contains("on_something_new"), "{err}");
+    }
+
+    #[test]
+    fn the_lsm_programs_load_only_when_planned() {
+        let mut plan = Plan::new(&KernelFeatures::all(), Ok(()));
+        assert!(!plan.autoload("lsm_bprm_check").unwrap());
+        plan.lsm = true;
+        for program in Capability::Blocking.programs() {
+            assert!(plan.autoload(program).unwrap(), "{program}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         cli::Command::RemoteThreads(args) => client::remote_threads(args),
         cli::Command::Block(command) => client::block(command),
         cli::Command::Fleet(command) => client::fleet::fleet(command),
+        cli::Command::Unload(args) => blocking::unload::unload(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,7 +32,7 @@ fn daemon(on_failure: &str, trigger: &str, blocked: &str) -> Daemon {
     let blocker = &daemon.status()["blocker"];
     assert_eq!(blocker["state"], "running", "{blocker}");
     assert_eq!(blocker["on_failure"], on_failure, "{blocker}");
-    assert_eq!(blocker["failures"], 0, "{blocker}");
+    assert_eq!(blocker["decider_failures"], 0, "{blocker}");
     daemon
 }
 
@@ -75,7 +75,7 @@ fn a_failed_decider_fails_closed_and_a_new_one_takes_over() {
     }
     assert!(tries > 10, "only {tries} execs in 2 s");
     let blocker = wait_for_blocker(&daemon, |b| b["state"] == "running" && b["restarts"] == 1);
-    assert_eq!(blocker["failures"], 1, "{blocker}");
+    assert_eq!(blocker["decider_failures"], 1, "{blocker}");
     assert!(blocker["last_failure"].as_str().unwrap().contains("panicked"), "{blocker}");
 
     // The new decider refuses with EPERM and allows everything else.
@@ -91,7 +91,7 @@ fn a_failed_decider_fails_closed_and_a_new_one_takes_over() {
     assert_eq!(count(&log, "Failing closed"), 1, "{log}");
     assert_eq!(count(&log, "exec blocker running again"), 1, "{log}");
     let text = String::from_utf8(daemon.client(&["status"]).stdout).unwrap();
-    assert!(text.contains("blocker: running (on failure: fail closed), 1 failures, 1 restarts"), "{text}");
+    assert!(text.contains("blocker: running (on failure: fail closed), 1 decider failures, 1 restarts"), "{text}");
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn a_failed_decider_fails_open_when_configured_and_the_daemon_goes_on() {
 
     assert!(exec(&trigger).unwrap().success());
     let blocker = wait_for_blocker(&daemon, |b| b["state"] == "failed open");
-    assert_eq!((blocker["failures"].as_u64(), blocker["restarts"].as_u64()), (Some(1), Some(0)), "{blocker}");
+    assert_eq!((blocker["decider_failures"].as_u64(), blocker["restarts"].as_u64()), (Some(1), Some(0)), "{blocker}");
 
     // Nothing is blocked any more: not at execve, not through the loader.
     assert!(exec(&blocked).unwrap().success());

@@ -17,5 +17,7 @@
 #include "process.bpf.h"
 #include "image.bpf.h"
 #include "image_store.bpf.h"
+/* Uses image.bpf.h's blocked_files; loaded only where BPF LSM works. */
+#include "enforce_lsm.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -62,6 +62,11 @@ impl ExecRules {
                 eprintln!("rsysmon: rule {rule} is enforced at execve only: {e}");
             }
         }
+        // Lists adopted from an earlier run (pinned) may hold entries of
+        // rules removed since: only now, with every rule in, drop them.
+        if let Err(e) = kernel.reconcile() {
+            eprintln!("rsysmon: cannot clear the kernel's lists of removed rules: {e}");
+        }
         let writer = Mutex::new(Writer { kernel: Some(kernel), file, store: None });
         Ok(ExecRules { shared: shared(rules), writer, protected, cache: Mutex::new(None) })
     }

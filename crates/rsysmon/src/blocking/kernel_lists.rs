@@ -100,6 +100,16 @@ impl KernelLists {
         Ok(())
     }
 
+    /// Remove every entry no rule holds: those of an earlier run's rules,
+    /// when the lists were adopted from pins. Returns how many went.
+    pub fn reconcile(&mut self) -> Result<usize, KernelListError> {
+        let files: Vec<FileId> = self.file_refs.keys().copied().collect();
+        let trees: Vec<FileId> = self.tree_refs.keys().copied().collect();
+        let removed = self.files.retain_only(&files)? + self.trees.retain_only(&trees)?;
+        self.trees.set_count(self.tree_refs.len())?;
+        Ok(removed)
+    }
+
     /// After the counts of `id` went down: unblock or weaken it.
     fn release_tree(&mut self, id: FileId) -> Result<(), KernelListError> {
         let (dirs, globs) = self.tree_refs.get(&id).copied().unwrap_or_default();

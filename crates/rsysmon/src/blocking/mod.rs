@@ -11,6 +11,7 @@
 
 pub mod exec_rules;
 pub mod kernel_lists;
+pub mod unload;
 
 use std::cell::Cell;
 use std::ffi::OsString;
@@ -19,13 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rsysmon_blocker::{BlockedExec, Blocker, BlockerStats, ExecRule, Protected, RuleSet};
+use rsysmon_blocker::{BlockedExec, Blocker, BlockerStats, ExecRule, Protected, RuleSet, StatsReader};
 
 use crate::blocking::exec_rules::ExecRules;
 use crate::hub::Hub;
 use crate::pipeline::config::FailMode;
 use crate::pipeline::priority;
-use crate::protocol::BlockerStatus;
+use crate::protocol::BlockerHealth;
 use crate::sensor::Sensor;
 
 /// A running blocker and the refusals it reports; when its decider
@@ -38,11 +39,11 @@ pub struct Blocking {
     rules: Arc<ExecRules>,
     on_failure: FailMode,
     nice: i32,
-    health: Arc<Mutex<BlockerStatus>>,
+    health: Arc<Mutex<BlockerHealth>>,
     /// When to try starting a decider again, and the wait after that.
     retry: Option<(Instant, Duration)>,
-    /// The last decider's counters, for a blocker that is down at the end.
-    last_stats: Option<BlockerStats>,
+    /// Every decider's counters, the running one's and its predecessors'.
+    stats: StatsReader,
     /// Unreadable exec events already reported, and when last.
     reported_unreadable: Cell<(u64, Option<Instant>)>,
 }
@@ -78,7 +79,8 @@ impl Blocking {
     /// threads at `nice`.
     pub fn start(rules: &Arc<ExecRules>, on_failure: FailMode, nice: i32) -> anyhow::Result<Blocking> {
         let (refused, refusals) = channel();
-        let blocker = start_blocker(rules, &refused, nice)?;
+        let blocker = start_blocker(rules, &refused, nice, None)?;
+        let stats = blocker.stats_reader();
         let coverage = blocker.coverage();
         if !coverage.refused.is_empty() {
             let skipped: Vec<String> =
@@ -86,7 +88,7 @@ impl Blocking {
             eprintln!("rsysmon: blocking: not watching {} (exec permission marks refused)", skipped.join(", "));
         }
         let health =
-            BlockerStatus { on_failure: on_failure.name().into(), state: RUNNING.into(), ..Default::default() };
+            BlockerHealth { on_failure: on_failure.name().into(), state: RUNNING.into(), ..Default::default() };
         Ok(Blocking {
             blocker: Some(blocker),
             refusals,
@@ -96,7 +98,7 @@ impl Blocking {
             nice,
             health: Arc::new(Mutex::new(health)),
             retry: None,
-            last_stats: None,
+            stats,
             reported_unreadable: Cell::new((0, None)),
         })
     }
@@ -106,8 +108,13 @@ impl Blocking {
         self.blocker.as_ref()
     }
 
+    /// The counters of every decider so far, for another thread.
+    pub fn stats_reader(&self) -> &StatsReader {
+        &self.stats
+    }
+
     /// How the blocker is doing, as `status` shows it.
-    pub fn health(&self) -> &Arc<Mutex<BlockerStatus>> {
+    pub fn health(&self) -> &Arc<Mutex<BlockerHealth>> {
         &self.health
     }
 
@@ -118,7 +125,6 @@ impl Blocking {
             hub.publish(sensor.on_blocked_exec(blocked));
         }
         if let Some(blocker) = self.blocker.take_if(|b| !b.is_running()) {
-            self.last_stats = Some(blocker.stats());
             let why = match blocker.stop() {
                 Err(e) => e.to_string(),
                 Ok(()) => "the exec decider stopped".into(),
@@ -139,14 +145,14 @@ impl Blocking {
     /// The decider is gone: say once what fails, and how.
     fn failed(&mut self, why: String) {
         let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        health.failures += 1;
+        health.decider_failures += 1;
         health.last_failure = Some(why.clone());
         match self.on_failure {
             FailMode::Closed => {
                 tracing::error!(
                     "exec blocker failed: {why}. Failing closed ([blocking] on_failure = \"closed\"): until a new \
-                     decider runs, the kernel kills every process that maps a blocked file (SIGKILL, not EPERM); \
-                     starting a new decider"
+                     decider runs, the kernel still stops blocked files (EPERM where BPF LSM enforces, else \
+                     SIGKILL when the file is mapped); starting a new decider"
                 );
                 health.state = RESTARTING.into();
                 self.retry = Some((Instant::now(), FIRST_RETRY));
@@ -165,7 +171,7 @@ impl Blocking {
 
     /// Try to start a new decider; on failure wait longer each time.
     fn restart(&mut self, wait: Duration) {
-        match start_blocker(&self.rules, &self.refused, self.nice) {
+        match start_blocker(&self.rules, &self.refused, self.nice, Some(&self.stats)) {
             Ok(blocker) => {
                 self.blocker = Some(blocker);
                 self.retry = None;
@@ -175,7 +181,7 @@ impl Blocking {
                 tracing::warn!(
                     "exec blocker running again (new decider {} after {} failures)",
                     health.restarts,
-                    health.failures
+                    health.decider_failures
                 );
             }
             Err(e) => {
@@ -185,16 +191,11 @@ impl Blocking {
         }
     }
 
-    /// Stop the blocker: answer every exec still waiting. Returns the last
-    /// decider's counters.
+    /// Stop the blocker: answer every exec still waiting. Returns the
+    /// counters of every decider.
     pub fn stop(self) -> (Option<BlockerStats>, anyhow::Result<()>) {
-        match self.blocker {
-            Some(blocker) => {
-                let stats = blocker.stats();
-                (Some(stats), blocker.stop().map_err(Into::into))
-            }
-            None => (self.last_stats, Ok(())),
-        }
+        let stopped = self.blocker.map_or(Ok(()), |b| b.stop().map_err(Into::into));
+        (Some(self.stats.snapshot()), stopped)
     }
 
     /// Say, at most every few seconds, that execs were denied because their
@@ -221,13 +222,23 @@ const RUNNING: &str = "running";
 const RESTARTING: &str = "restarting";
 const FAILED_OPEN: &str = "failed open";
 
-/// Start a decider for `rules`, sending refusals to `refused`.
-fn start_blocker(rules: &ExecRules, refused: &Sender<BlockedExec>, nice: i32) -> anyhow::Result<Blocker> {
+/// Start a decider for `rules`, sending refusals to `refused`, counting on
+/// from `earlier` if given.
+fn start_blocker(
+    rules: &ExecRules,
+    refused: &Sender<BlockedExec>,
+    nice: i32,
+    earlier: Option<&StatsReader>,
+) -> anyhow::Result<Blocker> {
     let refused = refused.clone();
-    let blocker = Blocker::start(rules.shared(), move |blocked| {
-        // The receiver is gone only after the blocker is stopped.
+    // The receiver is gone only after the blocker is stopped.
+    let on_block = move |blocked| {
         let _ = refused.send(blocked);
-    })?;
+    };
+    let blocker = match earlier {
+        Some(stats) => Blocker::start_after(rules.shared(), stats, on_block)?,
+        None => Blocker::start(rules.shared(), on_block)?,
+    };
     if let Err(e) = priority::set_nice(blocker.decider_tid(), nice) {
         eprintln!("rsysmon: cannot set the exec decider to nice {nice}: {e}");
     }

@@ -94,6 +94,10 @@ pub enum Command {
     /// Manage the executables the daemon refuses to run (root only).
     #[command(subcommand, after_help = BLOCK_HELP)]
     Block(BlockCommand),
+    /// Remove the kernel's pinned blocking (BPF LSM links and rule maps)
+    /// that outlives the daemon (root only).
+    #[command(after_help = UNLOAD_HELP)]
+    Unload(UnloadArgs),
     /// Read the events many hosts export to NATS JetStream.
     #[command(subcommand, after_help = fleet::FLEET_HELP)]
     Fleet(fleet::FleetCommand),
@@ -116,6 +120,32 @@ Examples:
   rsysmon block add --sha256 HEX           any file with this content (copies, renamed files)
   rsysmon block list
   rsysmon block remove /opt/tools/nc";
+
+const UNLOAD_HELP: &str = "\
+Where the kernel allows BPF LSM programs, the daemon pins its blocking hooks
+and the rule maps they read under bpffs (blocking.pin_dir, default
+/sys/fs/bpf/rsysmon): the kernel goes on refusing blocked files while the
+daemon is stopped, has crashed or is restarting. This removes those pins and
+says what it removed; the hooks detach once no daemon holds them (stop the
+daemon first, or they stay until it ends). The next daemon start pins them
+again. See docs/blocking.md.
+
+Examples:
+  rsysmon unload                            the default directory (or the config's)
+  rsysmon unload --pin-dir /sys/fs/bpf/x    another one";
+
+/// Options of `rsysmon unload`.
+#[derive(Debug, Args)]
+pub struct UnloadArgs {
+    /// The directory of the pins [default: blocking.pin_dir of the config
+    /// file, else /sys/fs/bpf/rsysmon].
+    #[arg(long, value_name = "DIR")]
+    pub pin_dir: Option<PathBuf>,
+    /// Configuration file to read blocking.pin_dir from [default:
+    /// /etc/rsysmon/config.toml, if present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
 
 /// `rsysmon block …`.
 #[derive(Debug, Subcommand)]
@@ -174,7 +204,7 @@ pub struct DaemonArgs {
 
 /// The monitor's settings, for `run` and `daemon` alike. Each flag
 /// overrides a key of the configuration file.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
     /// Configuration file [`daemon` default: /etc/rsysmon/config.toml, if
     /// present; `run` default: none].

@@ -79,6 +79,30 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     println!("probes:  {} attached ({})", status.probes.len(), status.probes.join(", "));
     println!("events:  {}", pairs(&status.events));
     println!("lost:    {}", pairs(&status.lost));
+    if !status.filtered.is_empty() {
+        println!("filtered: {} (by {} filter rules; not a loss)", pairs(&status.filtered), status.config.filter_rules);
+    }
+    if let Some(b) = &status.blocker {
+        let h = &b.health;
+        println!(
+            "blocker: {} (on failure: fail {}), {} decider failures, {} restarts{}",
+            h.state,
+            h.on_failure,
+            h.decider_failures,
+            h.restarts,
+            h.last_failure.as_ref().map(|e| format!(", last failure: {e}")).unwrap_or_default()
+        );
+        println!(
+            "         {} allowed, {} denied, {} own, {} failed, {} unreadable",
+            b.allowed, b.denied, b.own, b.failures, b.unreadable
+        );
+    }
+    if !status.config.path.is_empty() {
+        println!("config:  {} ({} reloads)", status.config.path, status.config.reloads);
+    }
+    if let Some(e) = &status.config.last_error {
+        println!("config:  newest reload refused, previous configuration in force: {e}");
+    }
     println!(
         "queue:   {}/{} events, {} rotated out (history, not lost)",
         status.queue.len, status.queue.capacity, status.queue.rotated
@@ -103,16 +127,6 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
             s.capacity,
             s.last_seq,
             s.last_error.as_ref().map(|e| format!(", last error: {e}")).unwrap_or_default()
-        );
-    }
-    if let Some(b) = &status.blocker {
-        println!(
-            "blocker: {} (on failure: fail {}), {} failures, {} restarts{}",
-            b.state,
-            b.on_failure,
-            b.failures,
-            b.restarts,
-            b.last_failure.as_ref().map(|e| format!(", last failure: {e}")).unwrap_or_default()
         );
     }
     if let Some(reason) = &status.last_decode_error {

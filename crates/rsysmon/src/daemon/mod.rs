@@ -11,6 +11,7 @@ mod access;
 mod admission;
 mod connection;
 mod limits;
+mod reload;
 mod socket;
 pub mod trusted_path;
 
@@ -24,10 +25,11 @@ use anyhow::Context;
 use crate::blocking::exec_rules::ExecRules;
 use crate::cli::DaemonArgs;
 use crate::hub::Hub;
+use crate::output;
 use crate::output::sinks::Sinks;
 use crate::pipeline::config::DEFAULT_CONFIG;
 use crate::pipeline::{Pipeline, RuleSource};
-use crate::protocol::{BlockerStatus, CapabilityStatus, QueueStatus, Status};
+use crate::protocol::{BlockerHealth, BlockerStatus, CapabilityStatus, ConfigStatus, QueueStatus, Status};
 use crate::sensor::stats::Stats;
 
 use access::Access;
@@ -46,7 +48,8 @@ pub struct DaemonState {
     idle_timeout: Duration,
     rules: Arc<ExecRules>,
     sinks: Arc<Sinks>,
-    blocker: Option<Arc<Mutex<BlockerStatus>>>,
+    blocker: Option<(rsysmon_blocker::StatsReader, Arc<Mutex<BlockerHealth>>)>,
+    config: Mutex<ConfigStatus>,
 }
 
 impl DaemonState {
@@ -72,13 +75,30 @@ impl DaemonState {
             capabilities: self.capabilities.clone(),
             last_decode_error: stats.last_decode_error().map(str::to_string),
             sinks: self.sinks.status(),
-            blocker: self.blocker.as_ref().map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+            blocker: self.blocker.as_ref().map(|(stats, health)| {
+                BlockerStatus::new(&stats.snapshot(), &health.lock().unwrap_or_else(|e| e.into_inner()))
+            }),
+            last_seq: self.hub.last_seq(),
+            filtered: stats.filtered_by_name(),
+            config: self.config_status().clone(),
         }
+    }
+
+    /// The configuration's status, to change it.
+    fn config_status(&self) -> std::sync::MutexGuard<'_, ConfigStatus> {
+        self.config.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `/metrics` text: the status, with the blocker's decision times.
+    fn metrics(&self, server: &crate::output::metrics::ServerCounts) -> String {
+        let blocker = self.blocker.as_ref().map(|(stats, _)| stats.snapshot());
+        crate::output::metrics::render(&self.status(), blocker.as_ref(), server)
     }
 }
 
 pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
     let mut config = args.pipeline.config(Some(Path::new(DEFAULT_CONFIG)))?;
+    let config_path = args.pipeline.config.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
     if let Some(socket) = &args.socket {
         config.socket.path = socket.clone();
         config.validate().context("invalid settings")?;
@@ -126,8 +146,20 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(config.socket.idle_timeout_secs),
         rules: Arc::clone(pipeline.rules().context("the daemon always has a rule set")?),
         sinks: Arc::clone(&sinks),
-        blocker: pipeline.blocker_health(),
+        blocker: pipeline.blocker_stats().zip(pipeline.blocker_health()),
+        config: Mutex::new(ConfigStatus {
+            path: config_path.display().to_string(),
+            filter_rules: config.filter.rules.len(),
+            ..Default::default()
+        }),
     });
+    reload::on_sighup(args.pipeline.clone(), config.clone(), Arc::clone(pipeline.filter()), Arc::clone(&state))?;
+    if config.outputs.metrics.enabled {
+        let address = config.outputs.metrics.listen.parse().context("outputs.metrics.listen")?;
+        let render_state = Arc::clone(&state);
+        let bound = output::metrics_http::start(address, Arc::new(move |server: &_| render_state.metrics(server)))?;
+        tracing::info!("metrics at http://{bound}/metrics");
+    }
 
     {
         let state = Arc::clone(&state);

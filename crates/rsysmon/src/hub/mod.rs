@@ -12,7 +12,7 @@
 pub mod queue;
 pub mod shared_event;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rsysmon_event::{Event, EventKind, LossStage};
@@ -30,6 +30,8 @@ pub struct Hub {
     /// out of the history before anyone lists them.
     detections: EventQueue,
     subscribers: Mutex<Vec<Arc<EventQueue>>>,
+    /// Seq of the newest event published.
+    last_seq: AtomicU64,
 }
 
 impl Hub {
@@ -39,6 +41,7 @@ impl Hub {
             history: history.map(|n| EventQueue::new(n, LossStage::Queue)),
             detections: EventQueue::new(DETECTIONS_KEPT, LossStage::Queue),
             subscribers: Mutex::new(Vec::new()),
+            last_seq: AtomicU64::new(0),
         }
     }
 
@@ -62,9 +65,10 @@ impl Hub {
     /// wraps each event once, as the sensor makes it, instead of moving it
     /// (400 bytes) into a batch and then again into its allocation.
     pub fn publish_shared(&self, events: &[Shared]) {
-        if events.is_empty() {
+        let Some(newest) = events.last() else {
             return;
-        }
+        };
+        self.last_seq.fetch_max(newest.seq, Ordering::Relaxed);
         let mut subscribers = self.subscribers();
         // Subscribers that went away are dropped here, on the next batch.
         subscribers.retain(|s| !s.is_closed());
@@ -117,6 +121,12 @@ impl Hub {
     /// [`DETECTIONS_KEPT`]).
     pub fn detections(&self) -> Vec<Shared> {
         self.detections.snapshot(usize::MAX).0
+    }
+
+    /// Seq of the newest event published (0 before the first): how far a
+    /// sink's last delivered seq lags behind.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Relaxed)
     }
 
     /// Events the history holds, and the most it holds.

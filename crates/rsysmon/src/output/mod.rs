@@ -1,6 +1,8 @@
 //! Writing events out: the terminal or a file, as text or JSON lines.
 
 pub mod file;
+pub mod metrics;
+pub mod metrics_http;
 pub mod run;
 pub mod sinks;
 pub mod test_pause;

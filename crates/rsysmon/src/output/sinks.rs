@@ -98,9 +98,6 @@ impl Sinks {
             let sink = NatsSink::new(settings, identity.clone()).context("outputs.nats")?;
             sinks.add(hub, Box::new(sink), nats.url.clone(), nats.format, nats.buffer_events)?;
         }
-        if config.metrics.enabled {
-            anyhow::bail!("outputs.metrics is not available in this build");
-        }
         Ok(sinks)
     }
 

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::hub::queue::{DEFAULT_CAPACITY, DEFAULT_CLIENT_BACKLOG};
 use crate::pipeline::priority::DEFAULT_NICE;
+use crate::sensor::filter::{EventFilter, FilterConfig};
 
 /// Where the daemon looks for its configuration by default.
 pub const DEFAULT_CONFIG: &str = "/etc/rsysmon/config.toml";
@@ -87,6 +88,9 @@ pub struct Config {
     /// `[outputs.nats]`, `[outputs.metrics]` (docs/outputs.md).
     pub outputs: rsysmon_sinks::OutputsConfig,
     pub hashing: HashingConfig,
+    /// Which events are reported at all (`[[filter.rules]]`,
+    /// docs/outputs.md); reloaded on SIGHUP by the daemon.
+    pub filter: FilterConfig,
 }
 
 /// Allowed values of `priority.nice`: the kernel's range.
@@ -151,11 +155,19 @@ pub struct BlockingConfig {
     pub rules_file: PathBuf,
     /// What blocking does when the exec decider fails (docs/blocking.md).
     pub on_failure: FailMode,
+    /// Where the daemon pins its BPF LSM links and rule maps, so the kernel
+    /// goes on refusing while the daemon is down (`rsysmon unload` removes
+    /// them). Must be on bpffs.
+    pub pin_dir: PathBuf,
 }
 
 impl Default for BlockingConfig {
     fn default() -> Self {
-        Self { rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE), on_failure: FailMode::Closed }
+        Self {
+            rules_file: PathBuf::from(rsysmon_blocker::store::DEFAULT_RULE_FILE),
+            on_failure: FailMode::Closed,
+            pin_dir: PathBuf::from(rsysmon_probe::pins::DEFAULT_PIN_DIR),
+        }
     }
 }
 
@@ -164,8 +176,8 @@ impl Default for BlockingConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
-    /// Blocked files stay blocked: the kernel's image-load probes kill
-    /// them until a new decider runs, which the daemon starts at once and
+    /// Blocked files stay blocked: the kernel refuses them (BPF LSM) or
+    /// kills them (image-load probes) until a new decider runs, which the daemon starts at once and
     /// then with backoff.
     Closed,
     /// Blocking ends: the kernel lists are emptied and no decider is
@@ -273,6 +285,13 @@ impl Config {
     /// line of the offending key.
     pub fn parse(text: &str, origin: &str) -> anyhow::Result<Config> {
         let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        if let Err(e) = EventFilter::new(&config.filter) {
+            let rule = format!("filter.rules: rule {}: {}", e.index + 1, e.why);
+            return Err(match rule_line(text, e.index) {
+                Some(line) => anyhow::anyhow!("{origin}, line {line}: {rule}"),
+                None => anyhow::anyhow!("{origin}: {rule}"),
+            });
+        }
         if let Err(e) = config.validate() {
             return Err(match line_of(text, e.key) {
                 Some(line) => anyhow::anyhow!("{origin}, line {line}: {e}"),
@@ -308,6 +327,7 @@ impl Config {
         check_range("socket.max_clients_per_uid", self.socket.max_clients_per_uid as u64, &MAX_CLIENTS_PER_UID)?;
         check_range("socket.idle_timeout_secs", self.socket.idle_timeout_secs, &IDLE_TIMEOUT_SECS)?;
         check(self.blocking.rules_file.is_absolute(), "blocking.rules_file", "must be an absolute path")?;
+        check(self.blocking.pin_dir.is_absolute(), "blocking.pin_dir", "must be an absolute path")?;
         self.required_capabilities()?;
         check_range("remote_threads.window_secs", self.remote_threads.window_secs, &REMOTE_WINDOW_SECS)?;
         let nice = i64::from(self.priority.nice);
@@ -319,6 +339,8 @@ impl Config {
         check_range("hashing.time_budget_ms", self.hashing.time_budget_ms, &HASH_TIME_BUDGET_MS)?;
         check_range("hashing.cache_entries", self.hashing.cache_entries, &HASH_CACHE_ENTRIES)?;
         self.outputs.validate().map_err(|e| ValueError { key: e.key, why: e.why })?;
+        EventFilter::new(&self.filter)
+            .map_err(|e| ValueError { key: "filter.rules", why: format!("rule {}: {}", e.index + 1, e.why) })?;
         Ok(())
     }
 
@@ -338,6 +360,8 @@ impl Config {
             include_kernel_threads: self.probes.include_kernel_threads,
             ring_buffer_bytes: self.probes.ring_buffer_kib * 1024,
             remote_thread_window: Duration::from_secs(self.remote_threads.window_secs),
+            // Set by the pipeline, which knows whether it blocks.
+            enforcement: rsysmon_probe::Enforcement::Off,
             syscall_tracepoints: self.probes.syscall_tracepoints,
         }
     }
@@ -371,6 +395,7 @@ allow = []               # creators whose remote threads are expected, e.g. [\"/
 [blocking]
 rules_file = {}
 on_failure = \"{}\"     # if the exec decider fails: \"closed\" (restart it; the kernel kills blocked files meanwhile) or \"open\" (stop blocking)
+pin_dir = {}   # BPF LSM links and rule maps pinned here (bpffs); `rsysmon unload` removes them
 
 [priority]
 nice = {}                # reader, exec decider and output threads; -20..19, 0 = ordinary
@@ -380,6 +405,9 @@ enabled = {}           # SHA-256 of every executed program and loaded image
 max_size_mib = {}       # larger files are not hashed (hash_status \"too-large\")
 time_budget_ms = {}   # one file may take this long (hash_status \"over-budget\")
 cache_entries = {}    # file versions whose hash is remembered
+
+[filter]
+rules = []               # [[filter.rules]] tables: action, kind, field, op, value (docs/outputs.md)
 
 {}",
             d.queue.max_events,
@@ -394,6 +422,7 @@ cache_entries = {}    # file versions whose hash is remembered
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
             d.blocking.on_failure.name(),
+            quoted(&d.blocking.pin_dir),
             d.priority.nice,
             d.hashing.enabled,
             d.hashing.max_size_mib,
@@ -402,6 +431,17 @@ cache_entries = {}    # file versions whose hash is remembered
             rsysmon_sinks::OutputsConfig::sample(),
         )
     }
+}
+
+/// The line where filter rule `index` (0-based) starts in the TOML `text`.
+fn rule_line(text: &str, index: usize) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let rules = doc.as_table().get("filter")?.as_table_like()?.get("rules")?;
+    let span = match rules.as_array_of_tables() {
+        Some(tables) => tables.get(index)?.span(),
+        None => rules.as_array()?.get(index)?.span(),
+    }?;
+    Some(text[..span.start].matches('\n').count() + 1)
 }
 
 /// The line of `key` (dotted, `table.key`) in the TOML `text`, if it is
@@ -481,6 +521,18 @@ mod tests {
             text.lines().filter(|l| l.starts_with('[') || l.contains(" = ")).filter_map(key).collect()
         };
         assert_eq!(keys(sample), keys(&Config::sample()));
+    }
+
+    #[test]
+    fn filter_rules_are_checked_with_their_line() {
+        let good = "[[filter.rules]]\naction = \"exclude\"\nkind = \"thread-create\"\n";
+        assert_eq!(Config::parse(good, "c").unwrap().filter.rules.len(), 1);
+        let bad = format!("{good}\n[[filter.rules]]\naction = \"exclude\"\nkind = \"image-load\"\nfield = \"path\"\n");
+        let err = format!("{:#}", Config::parse(&bad, "c").unwrap_err());
+        assert!(err.starts_with("c, line 5: filter.rules: rule 2: field, op and value go together"), "{err}");
+        let unknown = "[[filter.rules]]\naction = \"drop\"\nkind = \"*\"\n";
+        let err = format!("{:#}", Config::parse(unknown, "c").unwrap_err());
+        assert!(err.contains("line 2") && err.contains("drop"), "{err}");
     }
 
     #[test]

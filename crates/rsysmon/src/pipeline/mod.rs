@@ -17,18 +17,20 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use rsysmon_blocker::{BlockerStats, RuleSet};
 use rsysmon_event::Host;
 use rsysmon_hash::Hasher;
-use rsysmon_probe::{Capabilities, Capability, CapabilityState, Probes};
+use rsysmon_probe::{Capabilities, Capability, CapabilityState, Enforcement, KernelEnforcement, Probes};
 
 use crate::blocking::exec_rules::ExecRules;
 use crate::blocking::kernel_lists::KernelLists;
 use crate::blocking::Blocking;
 use crate::hub::Hub;
 use crate::pipeline::config::Config;
-use crate::protocol::BlockerStatus;
+use crate::protocol::BlockerHealth;
 use crate::sensor::clock::BootClock;
+use crate::sensor::filter::{EventFilter, SharedFilter};
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::process_table::ProcessTable;
 use crate::sensor::remote_policy::RemoteThreadPolicy;
@@ -57,21 +59,32 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     nice: i32,
     capabilities: Capabilities,
+    filter: SharedFilter,
 }
 
 /// Why blocking is off in a `run` without `--block`: nothing to report.
 const BLOCKING_NO_RULES: &str = "no --block rules given";
 
 /// The probes' capabilities, and blocking: on when there are rules to
-/// enforce and the image-load probes can stop files reached without execve.
+/// enforce and the kernel refuses files reached without execve: by BPF LSM
+/// hooks, or else the image-load probes' kill.
 fn capabilities(probes: &Probes, rules: &RuleSource) -> Capabilities {
     let mut capabilities = probes.capabilities().clone();
+    let lsm = probes.enforcement();
     let blocking = if matches!(rules, RuleSource::Off) {
         CapabilityState::Off(BLOCKING_NO_RULES.into())
-    } else if !capabilities.is_on(Capability::ImageLoad) {
-        CapabilityState::Off("it needs image-load, which is off".into())
+    } else if let Some(mechanism) = lsm.mechanism() {
+        CapabilityState::On(format!("{mechanism}; fanotify exec permission for path, glob and hash rules"))
     } else {
-        CapabilityState::On("fanotify exec permission, SIGKILL at image load".into())
+        let not_lsm = match lsm {
+            KernelEnforcement::Unavailable(why) => format!("bpf-lsm not used: {why}"),
+            _ => "bpf-lsm not used".into(),
+        };
+        if !capabilities.is_on(Capability::ImageLoad) {
+            CapabilityState::Off(format!("it needs image-load, which is off ({not_lsm})"))
+        } else {
+            CapabilityState::On(format!("fanotify exec permission, SIGKILL at image load; {not_lsm}"))
+        }
     };
     capabilities.set(Capability::Blocking, blocking);
     capabilities
@@ -98,7 +111,15 @@ impl Pipeline {
         // Seeded before the probes load: a process that starts in between
         // is in the table or in the events.
         let table = ProcessTable::from_proc();
-        let probes = Probes::load(&config.probe_config())?;
+        let mut probe_config = config.probe_config();
+        // The kernel refuses blocked files itself where it can (BPF LSM);
+        // the daemon pins that enforcement so it outlives it (fail closed).
+        probe_config.enforcement = match &rules {
+            RuleSource::Off => Enforcement::Off,
+            RuleSource::Given(_) => Enforcement::Lsm { pin_dir: None },
+            RuleSource::File(_) => Enforcement::Lsm { pin_dir: Some(config.blocking.pin_dir.clone()) },
+        };
+        let probes = Probes::load(&probe_config)?;
         let capabilities = capabilities(&probes, &rules);
         if let Some((capability, why)) = capabilities.first_missing(&config.required_capabilities()?) {
             anyhow::bail!("{capability} is required (--require, probes.require) but cannot run: {why}");
@@ -120,8 +141,13 @@ impl Pipeline {
             .filter(|_| blocking_on)
             .map(|rules| Blocking::start(rules, config.blocking.on_failure, config.priority.nice))
             .transpose()?;
+        let filter: SharedFilter = Arc::new(ArcSwap::from_pointee(
+            EventFilter::new(&config.filter)
+                .map_err(|e| anyhow::anyhow!("filter.rules: rule {}: {}", e.index + 1, e.why))?,
+        ));
         let mut sensor =
-            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy);
+            Sensor::new(Arc::new(Host::from_system()), BootClock::now(), table, HostMounts::from_self(), remote_policy)
+                .with_filter(Arc::clone(&filter));
         if let Some(limits) = config.hashing.limits() {
             sensor = sensor.with_hasher(Hasher::start(limits).context("cannot start the hashing thread")?);
         }
@@ -135,6 +161,7 @@ impl Pipeline {
             stop,
             nice: config.priority.nice,
             capabilities,
+            filter,
         })
     }
 
@@ -178,13 +205,23 @@ impl Pipeline {
         self.probes.tracefs() == rsysmon_probe::kernel_fs::Tracefs::Mounted
     }
 
+    /// The filter rules in force: store new ones to change them.
+    pub fn filter(&self) -> &SharedFilter {
+        &self.filter
+    }
+
+    /// A handle on the blocker's counters for another thread, if blocking.
+    pub fn blocker_stats(&self) -> Option<rsysmon_blocker::StatsReader> {
+        self.blocking.as_ref().map(|b| b.stats_reader().clone())
+    }
+
     /// The number of filesystems the blocker watches, if blocking.
     pub fn blocked_filesystems(&self) -> Option<usize> {
         self.blocking.as_ref().map(|b| b.blocker().map_or(0, |b| b.coverage().marked.len()))
     }
 
     /// How the exec blocker is doing, if blocking.
-    pub fn blocker_health(&self) -> Option<Arc<Mutex<BlockerStatus>>> {
+    pub fn blocker_health(&self) -> Option<Arc<Mutex<BlockerHealth>>> {
         self.blocking.as_ref().map(|b| Arc::clone(b.health()))
     }
 
@@ -203,7 +240,8 @@ impl Pipeline {
     /// first (it answers every exec still waiting), then the probes, then
     /// the hub, which lets its readers finish.
     pub fn run(self) -> Stopped {
-        let Pipeline { probes, sensor, hub, stats, rules: _, mut blocking, stop, nice, capabilities: _ } = self;
+        let Pipeline { probes, sensor, hub, stats, rules: _, mut blocking, stop, nice, capabilities: _, filter: _ } =
+            self;
         // Only this thread: threads started before (clients) keep theirs.
         priority::raise_this_thread(nice, "ring-buffer reader");
         let mut result = reader::pump(&probes, sensor, &hub, &stop, &stats, &mut |sensor, hub| match &mut blocking {

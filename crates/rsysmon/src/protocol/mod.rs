@@ -106,21 +106,74 @@ pub struct Status {
     /// Why the newest ring-buffer record that failed decoding did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decode_error: Option<String>,
-    /// The exec blocker, when blocking is on.
+    /// The exec blocker's decisions since start, if it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocker: Option<BlockerStatus>,
+    /// Seq of the newest event handed to the clients and sinks.
+    #[serde(default)]
+    pub last_seq: u64,
+    /// Events the filter rules dropped since start, per kind: not a loss
+    /// (their seq numbers are never given out).
+    #[serde(default)]
+    pub filtered: std::collections::BTreeMap<String, u64>,
+    /// The configuration in force and its reloads.
+    #[serde(default)]
+    pub config: ConfigStatus,
 }
 
-/// The exec blocker in `status`: whether a decider runs, and its failures.
+/// The daemon's configuration file in `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigStatus {
+    pub path: String,
+    /// Reloads (SIGHUP) that took effect.
+    pub reloads: u64,
+    /// Filter rules in force.
+    pub filter_rules: usize,
+    /// Why the newest reload was refused, if it was; the previous
+    /// configuration stayed in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The exec blocker in `status`: its decisions since start, and whether a
+/// decider runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockerStatus {
+    #[serde(flatten)]
+    pub health: BlockerHealth,
+    pub allowed: u64,
+    pub denied: u64,
+    /// Execs of the daemon's own executable, allowed without looking.
+    pub own: u64,
+    /// Execs that could not be judged and were allowed.
+    pub failures: u64,
+    /// Exec events the kernel could not hand over (denied by the kernel).
+    pub unreadable: u64,
+}
+
+impl BlockerStatus {
+    pub fn new(s: &rsysmon_blocker::BlockerStats, health: &BlockerHealth) -> Self {
+        BlockerStatus {
+            health: health.clone(),
+            allowed: s.allowed,
+            denied: s.denied,
+            own: s.own,
+            failures: s.failures,
+            unreadable: s.unreadable,
+        }
+    }
+}
+
+/// Whether the exec blocker's decider runs, and its failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockerHealth {
     /// `running`, `restarting` (failed closed, a new decider is being
     /// started) or `failed open`.
     pub state: String,
     /// `[blocking] on_failure`: closed or open.
     pub on_failure: String,
-    /// Deciders that failed since start.
-    pub failures: u64,
+    /// Deciders that died since start.
+    pub decider_failures: u64,
     /// New deciders started after a failure.
     pub restarts: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod container;
+pub mod filter;
 pub mod host_paths;
 pub mod identity;
 pub mod process_table;
@@ -15,6 +16,7 @@ pub mod stats;
 pub mod takeover_repeats;
 
 use rsysmon_blocker::BlockedExec;
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ use rsysmon_probe::{decode, Header, KernelRecord};
 
 use crate::sensor::clock::BootClock;
 use crate::sensor::container::Containers;
+use crate::sensor::filter::{Field, SharedFilter};
 use crate::sensor::host_paths::HostMounts;
 use crate::sensor::identity::Identity;
 use crate::sensor::process_table::ProcessTable;
@@ -46,6 +49,7 @@ pub struct Sensor {
     last_seq: u64,
     kernel_losses_seen: u64,
     stats: Stats,
+    filter: SharedFilter,
 }
 
 impl Sensor {
@@ -69,7 +73,15 @@ impl Sensor {
             last_seq: 0,
             kernel_losses_seen: 0,
             stats: Stats::default(),
+            filter: SharedFilter::default(),
         }
+    }
+
+    /// Report only what `filter`'s rules keep (whatever they are when an
+    /// event comes: a reload swaps them).
+    pub fn with_filter(mut self, filter: SharedFilter) -> Self {
+        self.filter = filter;
+        self
     }
 
     /// Hash programs and images with `hasher`; without one, events say
@@ -113,7 +125,7 @@ impl Sensor {
     pub fn on_record(&mut self, bytes: &[u8]) -> Option<Event> {
         match decode(bytes) {
             Ok(KernelRecord::ProcessTamper { header, creator }) => {
-                self.takeovers.add(header, creator).map(|t| self.takeover(t))
+                self.takeovers.add(header, creator).and_then(|t| self.takeover(t))
             }
             Ok(KernelRecord::RemoteThread { creator, .. })
                 if self.remote_policy.allows(self.table.exe(creator.pid)) =>
@@ -121,7 +133,7 @@ impl Sensor {
                 self.stats.count_allowed_remote_thread();
                 None
             }
-            Ok(record) => Some(self.event(record)),
+            Ok(record) => self.event(record),
             Err(e) => {
                 tracing::debug!(len = bytes.len(), "ring-buffer record skipped: {e}");
                 self.stats.decode_failed(e.to_string());
@@ -155,10 +167,10 @@ impl Sensor {
     /// still held, as when the pipeline stops.
     pub fn due_takeovers(&mut self, now_ns: u64, all: bool) -> Vec<Event> {
         let due = if all { self.takeovers.drain() } else { self.takeovers.due(now_ns) };
-        due.into_iter().map(|t| self.takeover(t)).collect()
+        due.into_iter().filter_map(|t| self.takeover(t)).collect()
     }
 
-    fn takeover(&mut self, t: Takeover) -> Event {
+    fn takeover(&mut self, t: Takeover) -> Option<Event> {
         let Takeover { header, creator, count, .. } = t;
         let detail = Detail::ProcessTamper {
             creator_pid: creator.pid,
@@ -185,9 +197,12 @@ impl Sensor {
         event
     }
 
-    fn event(&mut self, record: KernelRecord) -> Event {
+    /// The event of a record, or None if the filter rules drop it.
+    fn event(&mut self, record: KernelRecord) -> Option<Event> {
         let header = record.header().clone();
-        let seq = self.last_seq + 1;
+        // The file to hash, once the event is kept and numbered: a dropped
+        // event costs no hashing.
+        let mut to_hash: Option<(PathBuf, FileId, String)> = None;
         if !matches!(record, KernelRecord::ProcessCreate { .. }) && header.start_ns != 0 {
             self.table.started_at(header.pid, header.start_ns);
         }
@@ -214,7 +229,8 @@ impl Sensor {
                 } else {
                     PathBuf::from(&shown)
                 };
-                let hash = self.hash(open, exe_file, seq, &header, &shown);
+                to_hash = Some((open, exe_file, shown.clone()));
+                let hash = self.no_hash(HashStatus::Disabled);
                 Detail::ProcessExec {
                     exe: shown,
                     argv,
@@ -259,7 +275,8 @@ impl Sensor {
                 // is not looked for.
                 let hash = match open {
                     Some(open) if !(path.deleted || path.truncated || path.disconnected) => {
-                        self.hash(open, file, seq, &header, &shown)
+                        to_hash = Some((open, file, shown.clone()));
+                        self.no_hash(HashStatus::Disabled)
                     }
                     _ => self.no_hash(HashStatus::Unreachable),
                 };
@@ -289,23 +306,70 @@ impl Sensor {
                 tamper_time: self.clock.to_utc(tamper_time_ns),
             },
         };
-        self.numbered(header, detail, exited)
+        let mut event = self.numbered(header, detail, exited)?;
+        if let Some((open, file, shown)) = to_hash {
+            let found = self.hash(open, file, event.seq, event.pid, &event.comm, &shown);
+            if let Detail::ProcessExec { hash, .. } | Detail::ImageLoad { hash, .. } = &mut event.detail {
+                *hash = found;
+            }
+        }
+        Some(event)
     }
 
-    /// The next sequence number for an event about `header`'s thread; with
-    /// `exited`, the process leaves the table once its context is taken.
-    fn numbered(&mut self, header: Header, detail: Detail, exited: bool) -> Event {
+    /// The next sequence number for an event about `header`'s thread, or
+    /// None (and no number) if the filter rules drop it; with `exited`, the
+    /// process leaves the table once its context is taken.
+    fn numbered(&mut self, header: Header, detail: Detail, exited: bool) -> Option<Event> {
         let process = self.context(&header);
-        if exited {
-            self.table.exited(header.pid);
-        }
-        self.last_seq += 1;
-        let mut event =
-            Event::new(self.last_seq, self.clock.to_utc(header.time_ns), header.pid, header.tid, header.comm, detail);
+        let mut event = Event::new(
+            self.last_seq + 1,
+            self.clock.to_utc(header.time_ns),
+            header.pid,
+            header.tid,
+            header.comm,
+            detail,
+        );
         event.host = self.host.clone();
         event.process = process;
+        let kept = self.filter.load().keeps(&event, &|field| self.field(&event, field));
+        if exited {
+            self.table.exited(event.pid);
+        }
+        if !kept {
+            self.stats.count_filtered(event.kind());
+            return None;
+        }
+        self.last_seq += 1;
         self.stats.count_kind(event.kind());
-        event
+        Some(event)
+    }
+
+    /// A field of `event` for the filter rules; what the event does not
+    /// carry comes from the process table.
+    fn field<'a>(&'a self, event: &'a Event, field: Field) -> Option<Cow<'a, str>> {
+        let table_exe = |pid: u32| self.table.exe(pid).filter(|e| !e.is_empty()).map(Cow::Borrowed);
+        let parent = || self.table.parent(event.pid).map(|(ppid, _)| ppid);
+        match (field, &event.detail) {
+            (Field::Exe, Detail::ProcessCreate { exe, .. } | Detail::ProcessExec { exe, .. }) => {
+                Some(Cow::Borrowed(exe))
+            }
+            (Field::Exe, _) => table_exe(event.pid),
+            (Field::Path, Detail::ImageLoad { path, .. } | Detail::ProcessExec { exe: path, .. }) => {
+                Some(Cow::Borrowed(path))
+            }
+            (Field::Path, _) => None,
+            (Field::Argv, Detail::ProcessExec { argv, .. }) => Some(Cow::Owned(argv.join(" "))),
+            (Field::Argv, _) => {
+                self.table.get(event.pid).filter(|p| !p.argv.is_empty()).map(|p| Cow::Owned(p.argv.join(" ")))
+            }
+            (Field::Comm, _) => Some(Cow::Borrowed(&event.comm)),
+            (Field::Uid, Detail::ProcessCreate { uid, .. }) => Some(Cow::Owned(uid.to_string())),
+            (Field::Uid, _) => None,
+            (Field::ParentExe, Detail::ProcessExec { parent_exe: Some(exe), .. }) => Some(Cow::Borrowed(exe)),
+            (Field::ParentExe, Detail::ProcessCreate { ppid, .. }) => table_exe(*ppid),
+            (Field::ParentExe, _) => parent().and_then(table_exe),
+            (Field::ContainerId, _) => event.process.container_id.as_deref().map(Cow::Borrowed),
+        }
     }
 
     /// The process context of a record's header.
@@ -343,9 +407,9 @@ impl Sensor {
 
     /// The hash of the file an event of `header` names as `shown`, opened
     /// as `open`, for event `seq`.
-    fn hash(&mut self, open: PathBuf, file: FileId, seq: u64, header: &Header, shown: &str) -> FileHash {
+    fn hash(&mut self, open: PathBuf, file: FileId, seq: u64, pid: u32, comm: &str, shown: &str) -> FileHash {
         let Some(hasher) = &self.hasher else { return FileHash::without(HashStatus::Disabled) };
-        let event = HashFor { seq, pid: header.pid, comm: header.comm.clone(), path: shown.to_string() };
+        let event = HashFor { seq, pid, comm: comm.to_string(), path: shown.to_string() };
         hasher.lookup(&open, file, event)
     }
 

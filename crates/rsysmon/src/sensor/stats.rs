@@ -11,6 +11,8 @@ pub struct Stats {
     kinds: BTreeMap<EventKind, u64>,
     losses: BTreeMap<LossStage, u64>,
     allowed_remote_threads: u64,
+    /// Events the filter rules dropped, per kind.
+    filtered: BTreeMap<EventKind, u64>,
     /// Why the newest bad record failed decoding: a probe and a decoder
     /// that disagree show as a reason, not only as a count.
     last_decode_error: Option<String>,
@@ -23,6 +25,16 @@ impl Stats {
 
     pub fn count_loss(&mut self, stage: LossStage, n: u64) {
         *self.losses.entry(stage).or_default() += n;
+    }
+
+    /// An event the filter rules dropped (not a loss: it got no seq).
+    pub fn count_filtered(&mut self, kind: EventKind) {
+        *self.filtered.entry(kind).or_default() += 1;
+    }
+
+    /// Every kind the filter rules dropped events of, by name.
+    pub fn filtered_by_name(&self) -> BTreeMap<String, u64> {
+        self.filtered.iter().map(|(k, n)| (k.name().to_string(), *n)).collect()
     }
 
     /// A remote thread whose creator is allow-listed was not reported.

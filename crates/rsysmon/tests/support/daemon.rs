@@ -69,9 +69,10 @@ impl Daemon {
         std::fs::write(
             &config_path,
             format!(
-                "{config}\n{file_sink}[blocking]\nrules_file = {:?}\n{blocking_lines}\n[socket]\npath = \
+                "{config}\n{file_sink}[blocking]\nrules_file = {:?}\npin_dir = {:?}\n{blocking_lines}\n[socket]\npath = \
                  {socket:?}\n{socket_lines}\n",
-                dir.path().join("rules.json")
+                dir.path().join("rules.json"),
+                pin_dir_of(dir.path()),
             ),
         )
         .unwrap();
@@ -142,6 +143,12 @@ impl Daemon {
         Self::start_with(dir, socket, config, None, &[])
     }
 
+    /// Where this daemon pins its BPF LSM blocking (where the kernel allows
+    /// it): a directory of its own, never a real daemon's.
+    pub fn pin_dir(&self) -> PathBuf {
+        pin_dir_of(self.dir())
+    }
+
     /// The daemon's directory: socket, config, rule file, events.jsonl.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.as_ref().expect("kept while the daemon runs").path()
@@ -170,7 +177,19 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // What it pinned goes with it, unless the test keeps its directory
+        // for a restart (crash, stop).
+        if let Some(dir) = &self.dir {
+            let _ = rsysmon_probe::pins::unload(&pin_dir_of(dir.path()));
+        }
     }
+}
+
+/// The pin directory of the daemon whose directory is `dir`.
+pub fn pin_dir_of(dir: &std::path::Path) -> PathBuf {
+    // bpffs refuses names with a dot (`.tmpXXXX`).
+    let name = dir.file_name().expect("a temp dir has a name").to_string_lossy().replace('.', "");
+    PathBuf::from(format!("{}/rsysmon-test-{name}", rsysmon_probe::kernel_fs::BPFFS))
 }
 
 /// Read JSON event lines from a watch connection into `events` until one
