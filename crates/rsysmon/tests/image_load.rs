@@ -196,6 +196,41 @@ fn a_mapping_made_through_the_32_bit_syscall_entry_is_an_image_load() {
     assert_eq!(loads[0]["size"].as_u64(), Some(2 * page), "the two pages mapped");
 }
 
+/// A blocked library mapped through the 32-bit entry never runs: the
+/// mapping fails with EPERM where BPF LSM enforces (lsm_blocking.rs), and
+/// elsewhere the image-load probe kills the process before it returns.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_blocked_file_mapped_through_the_32_bit_syscall_entry_never_runs() {
+    require_root!();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("int80-blocked-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("libblocked.so");
+    std::fs::copy(shared_library("image_test_lib"), &copy).unwrap();
+    let copy = real(copy.to_str().unwrap());
+    let monitor = Monitor::start(&["--block", &copy]);
+
+    let mut cmd = Command::new(program("mmap2_int80"));
+    cmd.arg(&copy).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = die_with_test(&mut cmd).spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.stdout.is_empty(), "the mapping must not succeed: {out:?}");
+    use std::os::unix::process::ExitStatusExt;
+    if out.status.signal() == Some(libc::SIGKILL) {
+        let events = monitor.wait_for("the blocked load", |e| !with_path(e, pid, &copy).is_empty());
+        let loads = with_path(&events, pid, &copy);
+        assert_eq!(loads.len(), 1, "{loads:#?}");
+        assert_eq!(loads[0]["blocked"], true);
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("mmap2: error {}", libc::EPERM)), "killed or refused: {out:?}");
+        let (_, monitor_stderr) = monitor.stop();
+        assert!(!monitor_stderr.contains("bpf-lsm not used"), "EPERM comes from the LSM: {monitor_stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// With no syscall tracepoint attached (no syscall of the machine on the
 /// slow path), dlopen and the 32-bit mmap2 are still image loads.
 #[cfg(target_arch = "x86_64")]
