@@ -50,7 +50,14 @@ pub struct Sensor {
     kernel_losses_seen: u64,
     stats: Stats,
     filter: SharedFilter,
+    /// Executables of the processes that exited last, for the filter
+    /// rules: on kernels before 6.14 a thread's exit can be reported after
+    /// its process's.
+    recent_exits: std::collections::VecDeque<(u32, String)>,
 }
+
+/// Exited processes whose executable the filter rules still know.
+const RECENT_EXITS: usize = 256;
 
 impl Sensor {
     pub fn new(
@@ -74,6 +81,7 @@ impl Sensor {
             kernel_losses_seen: 0,
             stats: Stats::default(),
             filter: SharedFilter::default(),
+            recent_exits: std::collections::VecDeque::with_capacity(RECENT_EXITS),
         }
     }
 
@@ -333,6 +341,12 @@ impl Sensor {
         event.process = process;
         let kept = self.filter.load().keeps(&event, &|field| self.field(&event, field));
         if exited {
+            if let Some(exe) = self.table.exe(event.pid) {
+                if self.recent_exits.len() == RECENT_EXITS {
+                    self.recent_exits.pop_front();
+                }
+                self.recent_exits.push_back((event.pid, exe.to_string()));
+            }
             self.table.exited(event.pid);
         }
         if !kept {
@@ -347,7 +361,10 @@ impl Sensor {
     /// A field of `event` for the filter rules; what the event does not
     /// carry comes from the process table.
     fn field<'a>(&'a self, event: &'a Event, field: Field) -> Option<Cow<'a, str>> {
-        let table_exe = |pid: u32| self.table.exe(pid).filter(|e| !e.is_empty()).map(Cow::Borrowed);
+        let table_exe = |pid: u32| {
+            let exited = || self.recent_exits.iter().rev().find(|(p, _)| *p == pid).map(|(_, exe)| exe.as_str());
+            self.table.exe(pid).or_else(exited).filter(|e| !e.is_empty()).map(Cow::Borrowed)
+        };
         let parent = || self.table.parent(event.pid).map(|(ppid, _)| ppid);
         match (field, &event.detail) {
             (Field::Exe, Detail::ProcessCreate { exe, .. } | Detail::ProcessExec { exe, .. }) => {
