@@ -51,7 +51,16 @@ impl Capability {
         match self {
             // on_exit and on_exit_live are variants: the plan loads one.
             Capability::Process => &["on_fork", "on_exec", "on_exit", "on_exit_live"],
-            Capability::ImageLoad => &["on_mmap_exit", "on_mprotect_exit", "on_pkey_mprotect_exit", "on_exec_images"],
+            // on_mmap_exit, on_vma_store and on_ma_write are variants: the
+            // plan loads one.
+            Capability::ImageLoad => &[
+                "on_mmap_exit",
+                "on_vma_store",
+                "on_ma_write",
+                "on_mprotect_exit",
+                "on_pkey_mprotect_exit",
+                "on_exec_images",
+            ],
             Capability::Injection => &[
                 "on_ptrace_exit",
                 "on_vm_writev_exit",

@@ -46,6 +46,11 @@ pub struct ProbeConfig {
     pub remote_thread_window: Duration,
     /// Whether the kernel itself refuses blocked files (BPF LSM).
     pub enforcement: Enforcement,
+    /// Attach syscall tracepoints (the default). Off, no syscall of the
+    /// machine takes the kernel's slow path: image loads by mmap are seen
+    /// only where the kernel traces VMA stores, and mprotect and
+    /// injection are not seen (docs/kernels.md).
+    pub syscall_tracepoints: bool,
 }
 
 /// Whether the blocked lists are enforced by BPF LSM hooks.
@@ -110,6 +115,7 @@ impl Default for ProbeConfig {
             ring_buffer_bytes: 16 << 20,
             remote_thread_window: Duration::from_secs(10),
             enforcement: Enforcement::Off,
+            syscall_tracepoints: true,
         }
     }
 }
@@ -138,7 +144,9 @@ impl Probes {
         // Before libbpf first looks for tracefs (it remembers where). Only
         // the syscall tracepoints need it: without it, their capabilities
         // are off and say why.
-        let (tracefs, tracefs_ok) = if features.is_hidden(features::TRACEFS) {
+        let (tracefs, tracefs_ok) = if !config.syscall_tracepoints {
+            (Tracefs::Present, Ok(()))
+        } else if features.is_hidden(features::TRACEFS) {
             (Tracefs::Present, Err(format!("tracefs is hidden by {}", features::HIDE_ENV)))
         } else {
             match kernel_fs::ensure_tracefs() {
@@ -146,7 +154,7 @@ impl Probes {
                 Err(e) => (Tracefs::Present, Err(e.to_string())),
             }
         };
-        let mut plan = Plan::new(&features, tracefs_ok);
+        let mut plan = Plan::with_syscall_tracepoints(&features, tracefs_ok, config.syscall_tracepoints);
         if let Some((capability, reason)) = plan.capabilities.first_missing(&[]) {
             return Err(ProbeError::Required { capability, reason: reason.to_string() });
         }

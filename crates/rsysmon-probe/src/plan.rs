@@ -17,6 +17,26 @@ use crate::features::{Feature, KernelFeatures};
 pub const EXIT_GROUP_DEAD: &str = "on_exit";
 /// The exit program of older kernels (signal->live and a claim).
 pub const EXIT_LIVE: &str = "on_exit_live";
+/// Image loads by mmap at the syscall's exit tracepoint.
+pub const MMAP_SYSCALL_EXIT: &str = "on_mmap_exit";
+/// Image loads by mmap at the store of the new VMA (6.1 to 6.3).
+pub const MMAP_VMA_STORE: &str = "on_vma_store";
+/// Image loads by mmap at the store of the new VMA (maple tree writes).
+pub const MMAP_MA_WRITE: &str = "on_ma_write";
+/// The mprotect probes: syscall exit tracepoints.
+pub const MPROTECT_PROGRAMS: [&str; 2] = ["on_mprotect_exit", "on_pkey_mprotect_exit"];
+
+/// Why the syscall tracepoints' capabilities are off when asked to be.
+pub const SYSCALL_TRACEPOINTS_OFF: &str = "syscall tracepoints are off (--no-syscall-tracepoints)";
+
+/// The tracepoint an mmap program attaches to, for the capabilities line.
+fn store_tracepoint(program: &str) -> &'static str {
+    if program == MMAP_VMA_STORE {
+        "mmap:vma_store"
+    } else {
+        "maple_tree:ma_write"
+    }
+}
 
 /// What to load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +47,12 @@ pub struct Plan {
     pub vma_iterator: bool,
     /// The sched_process_exit program to load; the other is not loaded.
     pub exit_program: &'static str,
+    /// The image-load program for mmap ([`MMAP_SYSCALL_EXIT`],
+    /// [`MMAP_VMA_STORE`] or [`MMAP_MA_WRITE`]); the others are not loaded.
+    pub mmap_program: &'static str,
+    /// Whether any syscall tracepoint may attach (`--no-syscall-tracepoints`
+    /// turns them off: no syscall of the machine takes the slow path).
+    pub syscall_tracepoints: bool,
     /// The kernel-side capabilities (process, image load, injection).
     pub capabilities: Capabilities,
     /// Load the blocking capability's BPF LSM programs: set by the loader
@@ -38,6 +64,18 @@ impl Plan {
     /// The plan for a kernel with `features`; `tracefs` is whether syscall
     /// tracepoints can attach (or why not).
     pub fn new(features: &KernelFeatures, tracefs: Result<(), String>) -> Plan {
+        Plan::with_syscall_tracepoints(features, tracefs, true)
+    }
+
+    /// [`Plan::new`], or with `syscall_tracepoints` false, the plan that
+    /// attaches no syscall tracepoint (and needs no tracefs): image loads
+    /// by mmap only where the kernel traces VMA stores, no mprotect, no
+    /// injection.
+    pub fn with_syscall_tracepoints(
+        features: &KernelFeatures,
+        tracefs: Result<(), String>,
+        syscall_tracepoints: bool,
+    ) -> Plan {
         use CapabilityState::{Off, On};
         let has = |f| features.has(f);
         let lacks = |f| features.why_missing(f);
@@ -51,15 +89,36 @@ impl Plan {
             On("tp_btf sched_process_fork/exec/exit, last thread by signal->live".into())
         };
 
-        let image_load = match (&tracefs, has(Feature::VmaIterator), has(Feature::FindVma)) {
-            (Err(why), _, _) => Off(why.clone()),
+        // The VMA-store tracepoints need x86's syscall numbers (to know an
+        // mmap from a split) and no tracefs.
+        let mmap_program = if !cfg!(target_arch = "x86_64") {
+            MMAP_SYSCALL_EXIT
+        } else if has(Feature::VmaStore) {
+            MMAP_VMA_STORE
+        } else if has(Feature::MaWrite) {
+            MMAP_MA_WRITE
+        } else {
+            MMAP_SYSCALL_EXIT
+        };
+        let syscalls = if syscall_tracepoints { tracefs } else { Err(SYSCALL_TRACEPOINTS_OFF.to_string()) };
+        let lookup = match (has(Feature::VmaIterator), has(Feature::FindVma)) {
+            (true, _) => Ok("VMA iterator"),
+            (false, true) => Ok("bpf_find_vma"),
+            (false, false) => Err(format!("{}, and {}", lacks(Feature::VmaIterator), lacks(Feature::FindVma))),
+        };
+        let image_load = match (&syscalls, mmap_program, lookup) {
+            (Err(why), MMAP_SYSCALL_EXIT, _) => Off(why.clone()),
+            (Err(why), _, _) if syscall_tracepoints => Off(why.clone()),
             _ if !has(Feature::Loop) => Off(lacks(Feature::Loop)),
-            (Ok(()), true, _) => On("sys_exit_mmap/mprotect, VMA iterator".into()),
-            (Ok(()), false, true) => On("sys_exit_mmap/mprotect, bpf_find_vma".into()),
-            (Ok(()), false, false) => Off(format!("{}, and {}", lacks(Feature::VmaIterator), lacks(Feature::FindVma))),
+            (_, _, Err(why)) => Off(why),
+            (Ok(()), MMAP_SYSCALL_EXIT, Ok(lookup)) => On(format!("sys_exit_mmap/mprotect, {lookup}")),
+            (Ok(()), program, Ok(lookup)) => On(format!("{} + sys_exit_mprotect, {lookup}", store_tracepoint(program))),
+            (Err(_), program, Ok(lookup)) => {
+                On(format!("{}, {lookup}; no mprotect probe: {SYSCALL_TRACEPOINTS_OFF}", store_tracepoint(program)))
+            }
         };
 
-        let injection = match &tracefs {
+        let injection = match &syscalls {
             Err(why) => Off(why.clone()),
             Ok(()) => On("sys_exit_ptrace/process_vm_writev/open*".into()),
         };
@@ -68,6 +127,8 @@ impl Plan {
             rdonly_cast: has(Feature::RdonlyCast),
             vma_iterator: has(Feature::VmaIterator),
             exit_program,
+            mmap_program,
+            syscall_tracepoints,
             capabilities: Capabilities::new([
                 (Capability::Process, process),
                 (Capability::ImageLoad, image_load),
@@ -86,6 +147,12 @@ impl Plan {
             return Ok(self.lsm);
         }
         if [EXIT_GROUP_DEAD, EXIT_LIVE].contains(&program) && program != self.exit_program {
+            return Ok(false);
+        }
+        if [MMAP_SYSCALL_EXIT, MMAP_VMA_STORE, MMAP_MA_WRITE].contains(&program) && program != self.mmap_program {
+            return Ok(false);
+        }
+        if MPROTECT_PROGRAMS.contains(&program) && !self.syscall_tracepoints {
             return Ok(false);
         }
         Ok(self.capabilities.is_on(capability))
@@ -115,7 +182,16 @@ mod tests {
     /// Debian 12's 6.1: bpf_loop and bpf_find_vma, no kfuncs of 6.2+, no
     /// group_dead.
     fn debian_12() -> KernelFeatures {
-        kernel(&[Feature::Loop, Feature::FindVma])
+        kernel(&[Feature::Loop, Feature::FindVma, Feature::MaWrite, Feature::VmaStore])
+    }
+
+    /// The mmap program x86-64 picks where the kernel has it.
+    fn on_x86(store: &'static str) -> &'static str {
+        if cfg!(target_arch = "x86_64") {
+            store
+        } else {
+            MMAP_SYSCALL_EXIT
+        }
     }
 
     fn mechanism(plan: &Plan, c: Capability) -> String {
@@ -132,7 +208,16 @@ mod tests {
         assert_eq!(plan.exit_program, EXIT_GROUP_DEAD);
         assert!(plan.autoload("on_exit").unwrap());
         assert!(!plan.autoload("on_exit_live").unwrap());
-        assert_eq!(mechanism(&plan, Capability::ImageLoad), "sys_exit_mmap/mprotect, VMA iterator");
+        assert_eq!(plan.mmap_program, on_x86(MMAP_MA_WRITE));
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(
+                mechanism(&plan, Capability::ImageLoad),
+                "maple_tree:ma_write + sys_exit_mprotect, VMA iterator"
+            );
+            assert!(plan.autoload("on_ma_write").unwrap());
+            assert!(!plan.autoload("on_mmap_exit").unwrap() && !plan.autoload("on_vma_store").unwrap());
+        }
+        assert!(plan.autoload("on_mprotect_exit").unwrap());
         assert_eq!(plan.optional_on(), [Capability::ImageLoad, Capability::Injection]);
     }
 
@@ -144,10 +229,15 @@ mod tests {
         assert!(!plan.autoload("on_exit").unwrap());
         assert!(plan.autoload("on_exit_live").unwrap());
         assert!(mechanism(&plan, Capability::Process).contains("signal->live"));
-        assert_eq!(mechanism(&plan, Capability::ImageLoad), "sys_exit_mmap/mprotect, bpf_find_vma");
+        assert_eq!(plan.mmap_program, on_x86(MMAP_VMA_STORE));
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(mechanism(&plan, Capability::ImageLoad), "mmap:vma_store + sys_exit_mprotect, bpf_find_vma");
+        }
         assert!(plan.capabilities.is_on(Capability::Injection));
         for program in Capability::ALL.iter().flat_map(|c| c.programs()) {
-            if *program != EXIT_GROUP_DEAD && !Capability::Blocking.programs().contains(program) {
+            let other_mmap =
+                [MMAP_SYSCALL_EXIT, MMAP_VMA_STORE, MMAP_MA_WRITE].contains(program) && *program != plan.mmap_program;
+            if *program != EXIT_GROUP_DEAD && !other_mmap && !Capability::Blocking.programs().contains(program) {
                 assert!(plan.autoload(program).unwrap(), "{program}");
             }
         }
@@ -200,6 +290,44 @@ mod tests {
         for program in Capability::Blocking.programs() {
             assert!(plan.autoload(program).unwrap(), "{program}");
         }
+    }
+
+    #[test]
+    fn kernels_without_vma_store_tracepoints_see_mmap_at_the_syscall_exit() {
+        let plan = Plan::new(&kernel(&[Feature::Loop, Feature::FindVma]), Ok(()));
+        assert_eq!(plan.mmap_program, MMAP_SYSCALL_EXIT);
+        assert_eq!(mechanism(&plan, Capability::ImageLoad), "sys_exit_mmap/mprotect, bpf_find_vma");
+        assert!(plan.autoload("on_mmap_exit").unwrap());
+        assert!(!plan.autoload("on_ma_write").unwrap());
+    }
+
+    #[test]
+    fn without_syscall_tracepoints_image_loads_by_mmap_remain_where_vma_stores_are_traced() {
+        let plan = Plan::with_syscall_tracepoints(&KernelFeatures::all(), Err("no tracefs".into()), false);
+        assert!(!plan.syscall_tracepoints);
+        for program in MPROTECT_PROGRAMS.iter().chain(Capability::Injection.programs()) {
+            assert!(!plan.autoload(program).unwrap(), "{program}");
+        }
+        assert_eq!(
+            plan.capabilities.get(Capability::Injection),
+            Some(&CapabilityState::Off(SYSCALL_TRACEPOINTS_OFF.into()))
+        );
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(
+                mechanism(&plan, Capability::ImageLoad),
+                format!("maple_tree:ma_write, VMA iterator; no mprotect probe: {SYSCALL_TRACEPOINTS_OFF}")
+            );
+            assert!(plan.autoload("on_ma_write").unwrap() && plan.autoload("on_exec_images").unwrap());
+        }
+        // Without a VMA-store tracepoint, image loads need the syscall ones.
+        let old = Plan::with_syscall_tracepoints(&kernel(&[Feature::Loop, Feature::FindVma]), Ok(()), false);
+        assert_eq!(
+            old.capabilities.get(Capability::ImageLoad),
+            Some(&CapabilityState::Off(SYSCALL_TRACEPOINTS_OFF.into()))
+        );
+        // With them on, a missing tracefs still switches image loads off whole.
+        let plan = Plan::new(&KernelFeatures::all(), Err("no tracefs".into()));
+        assert_eq!(plan.capabilities.get(Capability::ImageLoad), Some(&CapabilityState::Off("no tracefs".into())));
     }
 
     #[test]

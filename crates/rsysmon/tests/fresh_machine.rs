@@ -27,8 +27,9 @@ fn run_mounts_tracefs_on_a_fresh_machine_and_reports_mmap_image_loads() {
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", script, RSYSMON]);
     let monitor = Monitor::start_command(cmd);
 
-    // Any dynamically linked program: ld.so maps libc with mmap(PROT_EXEC),
-    // seen only by the sys_exit_mmap tracepoint, which needs tracefs.
+    // Any dynamically linked program: ld.so maps libc with mmap(PROT_EXEC);
+    // image loads attach whole, with their mprotect probe, a syscall
+    // tracepoint that needs tracefs.
     let (pid, _) = run_program(&program("threads"), &["1"]);
     monitor.wait_for("an image load by mmap", |e| of(e, "image-load", pid).iter().any(|l| l["via"] == "mmap"));
     let (events, stderr) = monitor.stop();

@@ -171,6 +171,57 @@ fn a_file_mapped_far_into_it_above_many_mappings_is_found_at_its_address() {
     assert_eq!(loads[0]["size"].as_u64(), Some(page));
 }
 
+/// A 64-bit process maps an executable file through the 32-bit syscall
+/// entry (`int 0x80`, mmap2), which no syscall tracepoint sees: the VMA
+/// store does.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_mapping_made_through_the_32_bit_syscall_entry_is_an_image_load() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let file = real(&shared_library("image_test_lib").to_string_lossy());
+    let (pid, lines) = run_program(&program("mmap2_int80"), &[&file]);
+    let tid = field(&lines, "tid ")[0];
+    let base = hex(&lines, "base ")[0];
+    assert!(base < 1 << 32, "{lines:?}");
+
+    let events = monitor.wait_for("the process exit", |e| !of(e, "process-exit", pid).is_empty());
+    let loads = with_path(&events, pid, &file);
+    assert_eq!(loads.len(), 1, "{loads:#?}");
+    assert_eq!(loads[0]["via"], "mmap");
+    assert_eq!(loads[0]["base"].as_u64(), Some(base));
+    assert_eq!(loads[0]["tid"], tid);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    assert_eq!(loads[0]["size"].as_u64(), Some(2 * page), "the two pages mapped");
+}
+
+/// With no syscall tracepoint attached (no syscall of the machine on the
+/// slow path), dlopen and the 32-bit mmap2 are still image loads.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_syscall_tracepoints_mmap_image_loads_are_still_reported() {
+    require_root!();
+    let monitor = Monitor::start(&["--no-syscall-tracepoints"]);
+    let lib = real(&shared_library("image_test_lib").to_string_lossy());
+    let (pid, lines) = run_program(&program("dlopen_twice"), &[&lib]);
+    let bases = hex(&lines, "base ");
+    let (pid32, lines32) = run_program(&program("mmap2_int80"), &[&lib]);
+    let base32 = hex(&lines32, "base ")[0];
+
+    let events = monitor.wait_for("both processes' loads", |e| {
+        with_path(e, pid, &lib).len() >= 2 && !with_path(e, pid32, &lib).is_empty()
+    });
+    let loads = with_path(&events, pid, &lib);
+    assert_eq!(loads.iter().map(|l| l["base"].as_u64().unwrap()).collect::<Vec<_>>(), bases, "{loads:#?}");
+    assert_eq!(with_path(&events, pid32, &lib)[0]["base"].as_u64(), Some(base32));
+    let (_, stderr) = monitor.stop();
+    let watching = stderr.lines().find(|l| l.starts_with("rsysmon: watching")).expect("the watching line");
+    assert!(!watching.contains("tracepoint/syscalls/"), "{watching}");
+    assert!(watching.contains("tp_btf/ma_write") || watching.contains("tp_btf/vma_store"), "{watching}");
+    assert!(stderr.contains("injection off (syscall tracepoints are off"), "{stderr}");
+}
+
 #[test]
 fn fileless_image_from_a_memfd_is_marked_memfd() {
     require_root!();

@@ -16,6 +16,7 @@
 #include "injection.bpf.h"
 #include "process.bpf.h"
 #include "image.bpf.h"
+#include "image_store.bpf.h"
 /* Uses image.bpf.h's blocked_files; loaded only where BPF LSM works. */
 #include "enforce_lsm.bpf.h"
 

@@ -248,6 +248,13 @@ pub struct PipelineArgs {
     /// events are always required (added to probes.require).
     #[arg(long, value_name = "CAPABILITY", value_delimiter = ',')]
     pub require: Vec<String>,
+
+    /// Attach no syscall tracepoint, so that no syscall of the machine
+    /// takes the kernel's slow path: image loads by mmap are seen only
+    /// where the kernel traces VMA stores, mprotect and injection are not
+    /// seen (sets probes.syscall_tracepoints = false; docs/kernels.md).
+    #[arg(long)]
+    pub no_syscall_tracepoints: bool,
 }
 
 impl PipelineArgs {
@@ -273,6 +280,9 @@ impl PipelineArgs {
         }
         config.remote_threads.allow.extend(self.allow_remote_creator.iter().cloned());
         config.probes.require.extend(self.require.iter().cloned());
+        if self.no_syscall_tracepoints {
+            config.probes.syscall_tracepoints = false;
+        }
         config.validate().context("invalid settings")?;
         Ok(config)
     }

@@ -243,6 +243,11 @@ pub struct ProbesConfig {
     /// Capabilities without which the monitor must not start (process is
     /// always required): image-load, injection, blocking.
     pub require: Vec<String>,
+    /// Attach syscall tracepoints (default). false: no syscall of the
+    /// machine takes the kernel's slow path; image loads by mmap only
+    /// where the kernel traces VMA stores, no mprotect, no injection
+    /// (docs/kernels.md).
+    pub syscall_tracepoints: bool,
 }
 
 impl Default for QueueConfig {
@@ -270,6 +275,7 @@ impl Default for ProbesConfig {
             include_kernel_threads: probes.include_kernel_threads,
             ring_buffer_kib: probes.ring_buffer_bytes / 1024,
             require: Vec::new(),
+            syscall_tracepoints: probes.syscall_tracepoints,
         }
     }
 }
@@ -356,6 +362,7 @@ impl Config {
             remote_thread_window: Duration::from_secs(self.remote_threads.window_secs),
             // Set by the pipeline, which knows whether it blocks.
             enforcement: rsysmon_probe::Enforcement::Off,
+            syscall_tracepoints: self.probes.syscall_tracepoints,
         }
     }
 
@@ -379,6 +386,7 @@ idle_timeout_secs = {}   # time to send a whole request line
 include_kernel_threads = {}
 ring_buffer_kib = {}
 require = []             # start only with these too, e.g. [\"image-load\", \"blocking\"]
+syscall_tracepoints = {}  # false: no syscall slow path; no mprotect or injection probes (docs/kernels.md)
 
 [remote_threads]
 window_secs = {}         # a thread created this soon after a takeover is remote
@@ -410,6 +418,7 @@ rules = []               # [[filter.rules]] tables: action, kind, field, op, val
             d.socket.idle_timeout_secs,
             d.probes.include_kernel_threads,
             d.probes.ring_buffer_kib,
+            d.probes.syscall_tracepoints,
             d.remote_threads.window_secs,
             quoted(&d.blocking.rules_file),
             d.blocking.on_failure.name(),
