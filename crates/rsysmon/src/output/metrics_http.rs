@@ -84,7 +84,9 @@ fn accept_loop(listener: TcpListener, counters: Arc<Counters>, render: Arc<Rende
         let counters_for_thread = Arc::clone(&counters);
         let render = Arc::clone(&render);
         let spawned = std::thread::Builder::new().name("metrics-conn".into()).spawn(move || {
-            if serve(stream, &counters_for_thread, &*render).is_err() {
+            // A refusal is counted before it is answered; a broken
+            // connection when it breaks.
+            if let Err(Refused::Io) = serve(stream, &counters_for_thread, &*render) {
                 counters_for_thread.bad.fetch_add(1, Ordering::Relaxed);
             }
             counters_for_thread.active.fetch_sub(1, Ordering::AcqRel);
@@ -129,6 +131,9 @@ fn serve(mut stream: TcpStream, counters: &Counters, render: &Render) -> Result<
             Ok(())
         }
         Err(Refused::Status(status)) => {
+            // Before the answer: a client that reads it and scrapes again
+            // sees this refusal counted.
+            counters.bad.fetch_add(1, Ordering::Relaxed);
             let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             let _ = write_all_by(&mut stream, answer.as_bytes());
             linger(&mut stream);
