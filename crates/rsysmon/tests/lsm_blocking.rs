@@ -11,9 +11,10 @@
 mod support;
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use rsysmon_testkit::dynamic_loader;
 use serde_json::Value;
 use support::daemon::Daemon;
 use support::{die_with_test, program, real, shared_library, RSYSMON};
@@ -51,17 +52,6 @@ fn exec(path: &str) -> std::io::Result<std::process::ExitStatus> {
 fn assert_eperm(path: &str, when: &str) {
     let err = exec(path).expect_err(when);
     assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{when}: {err}");
-}
-
-/// The dynamic loader this test binary runs with, from its own maps.
-fn dynamic_loader() -> PathBuf {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let path = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.contains("/ld-linux") || p.contains("/ld-musl"))
-        .expect("this test binary is dynamically linked");
-    PathBuf::from(path)
 }
 
 /// `ld.so FILE`: its exit status and stderr.
