@@ -162,7 +162,10 @@ impl Probes {
                 Err(e) => (Tracefs::Present, Err(e.to_string())),
             }
         };
-        let mut plan = Plan::with_syscall_tracepoints(&features, tracefs_ok, config.syscall_tracepoints);
+        // Image loads through fexit where trampolines work: tried for real
+        // (bpf_lsm.rs), as a kernel may refuse them whatever its BTF says.
+        let trampolines = bpf_lsm::trampolines_usable(&features);
+        let mut plan = Plan::with_trampolines(&features, tracefs_ok, config.syscall_tracepoints, trampolines);
         if let Some((capability, reason)) = plan.capabilities.first_missing(&[]) {
             return Err(ProbeError::Required { capability, reason: reason.to_string() });
         }
@@ -205,21 +208,29 @@ impl Probes {
                 for c in optional {
                     let mut with = base.clone();
                     with.capabilities.set(c, plan.capabilities.get(c).cloned().expect("planned"));
-                    // Image loads by mmap: the syscall exit where the
-                    // kernel refuses the VMA-store program.
-                    let fallback = if c == Capability::ImageLoad { with.without_vma_store() } else { None };
+                    // Image loads: the tracepoints where the kernel refuses
+                    // the fexit programs, the syscall exit where it refuses
+                    // the VMA-store program.
+                    let fallbacks = if c == Capability::ImageLoad { with.image_load_fallbacks() } else { Vec::new() };
                     match open_and_load(config, &with, None) {
                         Ok(loaded) => {
                             skel = loaded;
                             base = with;
                         }
-                        Err(e) => match fallback.map(|plan| (open_and_load(config, &plan, None), plan)) {
-                            Some((Ok(loaded), plan)) => {
-                                skel = loaded;
-                                base = plan;
+                        Err(e) => {
+                            let loaded = fallbacks
+                                .into_iter()
+                                .find_map(|plan| open_and_load(config, &plan, None).ok().map(|skel| (skel, plan)));
+                            match loaded {
+                                Some((loaded, plan)) => {
+                                    skel = loaded;
+                                    base = plan;
+                                }
+                                None => {
+                                    base.switch_off(c, format!("the kernel refused its probes: {}", error_chain(&e)))
+                                }
                             }
-                            _ => base.switch_off(c, format!("the kernel refused its probes: {}", error_chain(&e))),
-                        },
+                        }
                     }
                 }
                 plan = base;
