@@ -29,6 +29,7 @@ use crate::pins;
 use crate::plan::Plan;
 use crate::records::record_loss_slot;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
+use crate::takeover_hooks;
 use crate::FileId;
 
 const PAGE_SIZE: usize = 4096;
@@ -158,6 +159,11 @@ impl Probes {
         if let Some((capability, reason)) = plan.capabilities.first_missing(&[]) {
             return Err(ProbeError::Required { capability, reason: reason.to_string() });
         }
+        // Takeovers by fexit where trampolines work: no syscall tracepoint.
+        plan.choose_injection_fexit(
+            bpf_lsm::trampolines_usable(&features)
+                .and_then(|()| takeover_hooks::missing_function().map_or(Ok(()), Err)),
+        );
 
         let (mut pin_dir, mut enforcement) = decide_enforcement(config, &features, &mut plan);
         let first = match open_and_load(config, &plan, pin_dir.as_deref()) {
@@ -189,21 +195,28 @@ impl Probes {
                 for c in optional {
                     let mut with = base.clone();
                     with.capabilities.set(c, plan.capabilities.get(c).cloned().expect("planned"));
-                    // Image loads by mmap: the syscall exit where the
-                    // kernel refuses the VMA-store program.
-                    let fallback = if c == Capability::ImageLoad { with.without_vma_store() } else { None };
                     match open_and_load(config, &with, None) {
                         Ok(loaded) => {
                             skel = loaded;
                             base = with;
                         }
-                        Err(e) => match fallback.map(|plan| (open_and_load(config, &plan, None), plan)) {
-                            Some((Ok(loaded), plan)) => {
-                                skel = loaded;
-                                base = plan;
+                        // Image loads by mmap: the syscall exit where the
+                        // kernel refuses the VMA-store program; takeovers:
+                        // the syscall exits where it refuses fexit.
+                        Err(e) => {
+                            let fallback = match c {
+                                Capability::ImageLoad => with.without_vma_store(),
+                                Capability::Injection => with.without_injection_fexit(&error_chain(&e)),
+                                _ => None,
+                            };
+                            match fallback.map(|plan| (open_and_load(config, &plan, None), plan)) {
+                                Some((Ok(loaded), plan)) => {
+                                    skel = loaded;
+                                    base = plan;
+                                }
+                                _ => base.switch_off(c, format!("the kernel refused its probes: {}", error_chain(&e))),
                             }
-                            _ => base.switch_off(c, format!("the kernel refused its probes: {}", error_chain(&e))),
-                        },
+                        }
                     }
                 }
                 plan = base;
