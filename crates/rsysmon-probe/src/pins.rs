@@ -12,6 +12,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::kernel_fs;
 
@@ -119,23 +120,79 @@ pub fn prepare(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// What [`unload`] removed.
+#[derive(Debug, Default)]
+pub struct Unloaded {
+    /// The pins removed, links first.
+    pub removed: Vec<String>,
+    /// Links still attached when `unload` returned: a running process (a
+    /// daemon) holds them; they detach when it ends.
+    pub still_attached: Vec<String>,
+}
+
+/// How long [`unload`] waits for the kernel to detach the unpinned links.
+const DETACH_WAIT: Duration = Duration::from_secs(10);
+
 /// Remove every pin in `dir` (links first, so enforcement stops before
-/// the maps go), then `dir` itself. Returns the names removed; a missing
-/// `dir` removes nothing. Programs still held open by a running process
-/// stay attached until it ends.
-pub fn unload(dir: &Path) -> io::Result<Vec<String>> {
+/// the maps go), then `dir` itself; a missing `dir` removes nothing.
+///
+/// The kernel releases an unpinned link after an RCU grace period, from a
+/// work queue: the hook can go on refusing for a moment after the pin is
+/// gone. `unload` returns once every link it unpinned is detached, or
+/// after [`DETACH_WAIT`] with those a running process still holds.
+pub fn unload(dir: &Path) -> io::Result<Unloaded> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Unloaded::default()),
         Err(e) => return Err(io::Error::new(e.kind(), format!("read {}: {e}", dir.display()))),
     };
     let mut names: Vec<String> =
         entries.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<io::Result<_>>()?;
     names.sort_by_key(|n| (!n.starts_with(LINK_PREFIX), n.clone()));
+    let links: Vec<(String, u32)> = names
+        .iter()
+        .filter(|n| n.starts_with(LINK_PREFIX))
+        .filter_map(|n| Some((n.clone(), link_id(&dir.join(n))?)))
+        .collect();
     for name in &names {
         fs::remove_file(dir.join(name))
             .map_err(|e| io::Error::new(e.kind(), format!("remove {}/{name}: {e}", dir.display())))?;
     }
     fs::remove_dir(dir).map_err(|e| io::Error::new(e.kind(), format!("remove {}: {e}", dir.display())))?;
-    Ok(names)
+    let deadline = Instant::now() + DETACH_WAIT;
+    let mut attached = links;
+    loop {
+        attached.retain(|(_, id)| link_exists(*id));
+        if attached.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Unloaded { removed: names, still_attached: attached.into_iter().map(|(name, _)| name).collect() })
+}
+
+/// The kernel's id of the link pinned at `path`.
+fn link_id(path: &Path) -> Option<u32> {
+    let link = libbpf_rs::Link::open(path).ok()?;
+    let fd = std::os::fd::AsFd::as_fd(&link);
+    let mut info = libbpf_rs::libbpf_sys::bpf_link_info::default();
+    let mut len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: `fd` is an open link, `info` and `len` describe a buffer of
+    // the kernel's struct.
+    let rc = unsafe {
+        libbpf_rs::libbpf_sys::bpf_link_get_info_by_fd(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut info, &mut len)
+    };
+    (rc == 0).then_some(info.id)
+}
+
+/// Whether the link with kernel id `id` still exists.
+fn link_exists(id: u32) -> bool {
+    // SAFETY: plain syscall wrapper; the descriptor it returns is closed here.
+    let fd = unsafe { libbpf_rs::libbpf_sys::bpf_link_get_fd_by_id(id) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` was just opened and is owned here.
+    drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    true
 }

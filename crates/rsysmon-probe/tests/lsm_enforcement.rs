@@ -152,7 +152,9 @@ fn a_blocked_exec_and_exec_mapping_fail_with_eperm_and_the_pins_outlive_the_prob
     assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
     drop(probes);
 
-    let removed = pins::unload(&pin.0).unwrap();
+    let unloaded = pins::unload(&pin.0).unwrap();
+    assert!(unloaded.still_attached.is_empty(), "{unloaded:?}");
+    let removed = unloaded.removed;
     assert!(removed.iter().any(|n| n == "link_lsm_bprm_check"), "{removed:?}");
     assert!(removed.iter().any(|n| n == "blocked_files"), "{removed:?}");
     assert!(!pin.0.exists());

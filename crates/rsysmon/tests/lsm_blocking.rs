@@ -224,6 +224,7 @@ fn blocking_names_its_mechanism_and_a_blocked_file_stays_refused_while_the_daemo
     for pin in ["link_lsm_bprm_check", "link_lsm_mmap_file", "link_lsm_file_mprotect", "blocked_files"] {
         assert!(said.contains(pin), "{pin}: {said}");
     }
+    assert!(said.contains("the kernel no longer refuses blocked files"), "{said}");
     assert!(!pin_dir.exists());
     assert!(exec(&evil).unwrap().success(), "runs after rsysmon unload");
     assert_eq!(map_exec("mmap", &evil), "mapped");

@@ -15,12 +15,20 @@ pub fn unload(args: UnloadArgs) -> anyhow::Result<()> {
         anyhow::bail!("rsysmon unload must run as root: it removes the kernel's blocking hooks");
     }
     let dir = pin_dir(&args)?;
-    let removed = pins::unload(&dir).with_context(|| format!("cannot remove the pins in {}", dir.display()))?;
+    let unloaded = pins::unload(&dir).with_context(|| format!("cannot remove the pins in {}", dir.display()))?;
+    let removed = &unloaded.removed;
     if removed.is_empty() {
         println!("nothing pinned at {}", dir.display());
     } else {
         println!("removed {} pins from {}: {}", removed.len(), dir.display(), removed.join(", "));
-        println!("the kernel no longer refuses blocked files once no running daemon holds its hooks");
+        if unloaded.still_attached.is_empty() {
+            println!("the kernel no longer refuses blocked files");
+        } else {
+            println!(
+                "still attached, held by a running process (a daemon?): {}; they detach when it ends",
+                unloaded.still_attached.join(", ")
+            );
+        }
     }
     Ok(())
 }
