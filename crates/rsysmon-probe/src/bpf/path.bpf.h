@@ -156,13 +156,22 @@ static __always_inline __u8 append_path(__u32 *off, __u32 limit, const struct pa
 }
 
 /*
- * f_mode bit of a file embedded in a struct backing_file (an overlayfs or
- * FUSE-passthrough file opened on the layer below): 1 << 25 in 6.8-6.13,
- * 1 << 24 since 6.14, which renumbered the fsnotify bits.
+ * f_mode bits of a file embedded in a struct backing_file (an overlayfs or
+ * FUSE-passthrough file opened on the layer below): alloc_empty_backing_file
+ * sets FMODE_BACKING | FMODE_NOACCOUNT. FMODE_BACKING is bit 25 from 6.8,
+ * and bit 24 once "fsnotify: opt-in for permission events at file open
+ * time" renumbered the fsnotify bits: 6.14, and stable kernels it was
+ * backported to (6.12.106 and later, Debian's 6.12.107), so the kernel
+ * version cannot tell which. There bit 25 is FMODE_NONOTIFY, which ordinary
+ * files carry (a tmpfs file on a file system with fanotify permission
+ * marks), and before 6.12 bit 24 was FMODE_DIO_PARALLEL_WRITE (ext4 and xfs
+ * files): either bit alone names no backing file. FMODE_NOACCOUNT (bit 29
+ * throughout) is set only on files the kernel opens for itself, which are
+ * never a process's mapping unless they are backing files.
  */
-extern int LINUX_KERNEL_VERSION __kconfig;
-#define FMODE_BACKING_BEFORE_6_14 (1U << 25)
-#define FMODE_BACKING_SINCE_6_14 (1U << 24)
+#define FMODE_BACKING_BIT_24 (1U << 24)
+#define FMODE_BACKING_BIT_25 (1U << 25)
+#define FMODE_NOACCOUNT_BIT (1U << 29)
 
 /*
  * The path a process used to reach `file`: what /proc/PID/maps shows for
@@ -174,13 +183,14 @@ extern int LINUX_KERNEL_VERSION __kconfig;
  * 6.8 (no user_path in struct backing_file, or no backing_file at all as
  * on 6.1) the backing file's f_path already is the overlay path. The
  * struct is read through CO-RE, so a kernel without it drops this branch.
+ * Reading user_path of a file that is no backing file would read past its
+ * struct file (a NULL mount there gave the path "/").
  */
 static __always_inline const struct path *file_user_path(struct file *file)
 {
 	if (bpf_core_field_exists(struct backing_file, user_path)) {
-		unsigned int backing = LINUX_KERNEL_VERSION >= KERNEL_VERSION(6, 14, 0) ? FMODE_BACKING_SINCE_6_14
-											  : FMODE_BACKING_BEFORE_6_14;
-		if (BPF_CORE_READ(file, f_mode) & backing) {
+		unsigned int mode = BPF_CORE_READ(file, f_mode);
+		if ((mode & FMODE_NOACCOUNT_BIT) && (mode & (FMODE_BACKING_BIT_24 | FMODE_BACKING_BIT_25))) {
 			struct backing_file *bf = container_of(file, struct backing_file, file);
 			return &bf->user_path;
 		}
