@@ -138,8 +138,11 @@ const DETACH_WAIT: Duration = Duration::from_secs(10);
 ///
 /// The kernel releases an unpinned link after an RCU grace period, from a
 /// work queue: the hook can go on refusing for a moment after the pin is
-/// gone. `unload` returns once every link it unpinned is detached, or
-/// after [`DETACH_WAIT`] with those a running process still holds.
+/// gone. The work frees the link's id first, then detaches the program
+/// from its hook, then drops the link's reference to the program, whose id
+/// goes with its last reference: a link is detached once its program's id
+/// is gone too. `unload` returns once every link it unpinned is detached,
+/// or after [`DETACH_WAIT`] with those a running process still holds.
 pub fn unload(dir: &Path) -> io::Result<Unloaded> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -149,7 +152,7 @@ pub fn unload(dir: &Path) -> io::Result<Unloaded> {
     let mut names: Vec<String> =
         entries.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<io::Result<_>>()?;
     names.sort_by_key(|n| (!n.starts_with(LINK_PREFIX), n.clone()));
-    let links: Vec<(String, u32)> = names
+    let links: Vec<(String, LinkIds)> = names
         .iter()
         .filter(|n| n.starts_with(LINK_PREFIX))
         .filter_map(|n| Some((n.clone(), link_id(&dir.join(n))?)))
@@ -162,17 +165,29 @@ pub fn unload(dir: &Path) -> io::Result<Unloaded> {
     let deadline = Instant::now() + DETACH_WAIT;
     let mut attached = links;
     loop {
-        attached.retain(|(_, id)| link_exists(*id));
+        attached.retain(|(_, ids)| {
+            id_exists(libbpf_rs::libbpf_sys::bpf_link_get_fd_by_id, ids.link)
+                || id_exists(libbpf_rs::libbpf_sys::bpf_prog_get_fd_by_id, ids.prog)
+        });
         if attached.is_empty() || Instant::now() >= deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A link whose program outlives it (held by a running process) is
+    // detached all the same.
+    attached.retain(|(_, ids)| id_exists(libbpf_rs::libbpf_sys::bpf_link_get_fd_by_id, ids.link));
     Ok(Unloaded { removed: names, still_attached: attached.into_iter().map(|(name, _)| name).collect() })
 }
 
-/// The kernel's id of the link pinned at `path`.
-fn link_id(path: &Path) -> Option<u32> {
+/// The kernel's ids of a pinned link and of its program.
+struct LinkIds {
+    link: u32,
+    prog: u32,
+}
+
+/// The kernel's ids of the link pinned at `path` and of its program.
+fn link_id(path: &Path) -> Option<LinkIds> {
     let link = libbpf_rs::Link::open(path).ok()?;
     let fd = std::os::fd::AsFd::as_fd(&link);
     let mut info = libbpf_rs::libbpf_sys::bpf_link_info::default();
@@ -182,13 +197,14 @@ fn link_id(path: &Path) -> Option<u32> {
     let rc = unsafe {
         libbpf_rs::libbpf_sys::bpf_link_get_info_by_fd(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut info, &mut len)
     };
-    (rc == 0).then_some(info.id)
+    (rc == 0).then_some(LinkIds { link: info.id, prog: info.prog_id })
 }
 
-/// Whether the link with kernel id `id` still exists.
-fn link_exists(id: u32) -> bool {
+/// Whether the object (link or program, by `get_fd_by_id`) with kernel id
+/// `id` still exists.
+fn id_exists(get_fd_by_id: unsafe extern "C" fn(u32) -> std::os::raw::c_int, id: u32) -> bool {
     // SAFETY: plain syscall wrapper; the descriptor it returns is closed here.
-    let fd = unsafe { libbpf_rs::libbpf_sys::bpf_link_get_fd_by_id(id) };
+    let fd = unsafe { get_fd_by_id(id) };
     if fd < 0 {
         return false;
     }
