@@ -3,10 +3,12 @@
 # 1. what each takeover probe costs per call (kernel.bpf_stats_enabled),
 #    fexit (the default where trampolines work) against the syscall exit
 #    tracepoints (trampolines hidden), under bench/workloads/takeover.c;
-# 2. what an unrelated syscall loop (getppid) pays: no monitor, rsysmon
-#    --no-syscall-tracepoints (injection on by fexit, no syscall
-#    tracepoint), and rsysmon with trampolines hidden (injection, and
-#    mprotect, on syscall exit tracepoints), interleaved rounds.
+# 2. what an unrelated syscall loop (getppid) pays: no monitor; rsysmon
+#    --no-syscall-tracepoints with injection on by fexit; the same with
+#    trampolines hidden (injection off: what fexit adds is the difference);
+#    and rsysmon with trampolines hidden (injection, and mprotect, on
+#    syscall exit tracepoints); interleaved rounds, order turning.
+# ROUNDS=0 skips part 2, COST=0 part 1.
 cd "$(dirname "$0")/.."
 b=$PWD/target/tmp/injcost; mkdir -p $b
 gcc -O2 -Ibench/workloads -o $b/takeover bench/workloads/takeover.c
@@ -37,7 +39,7 @@ stats() {
 }
 
 sysctl -qw kernel.bpf_stats_enabled=1
-for mode in fexit tracepoints; do
+[[ ${COST:-1} == 0 ]] || for mode in fexit tracepoints; do
     envs=""; [[ $mode == tracepoints ]] && envs=RSYSMON_TEST_HIDE_KERNEL_FEATURES=bpf_trampoline
     start_monitor "$envs"
     echo "== $mode: $(grep -o 'injection [a-z]* ([^)]*' $b/err | head -1)"
@@ -46,7 +48,7 @@ for mode in fexit tracepoints; do
     stop_monitor
 done
 
-echo "== getppid x $calls, ns per call (the order of the three turns each round)"
+echo "== getppid x $calls, ns per call (the order of the four turns each round)"
 per_call() { $b/syscalls $calls | grep -oE '"elapsed_ns":[0-9]+' | awk -F: -v n=$calls '{print int($2 / n)}'; }
 run_none() { none=$(per_call); }
 run_fexit() {
@@ -59,14 +61,20 @@ run_fexit() {
     syscall_tps=$(grep 'watching, ' $b/err | grep -o 'tracepoint/syscalls/' | wc -l)
     stop_monitor
 }
+run_noinj() {
+    start_monitor RSYSMON_TEST_HIDE_KERNEL_FEATURES=bpf_trampoline --no-syscall-tracepoints
+    noinj=$(per_call)
+    stop_monitor
+}
 run_tp() {
     start_monitor RSYSMON_TEST_HIDE_KERNEL_FEATURES=bpf_trampoline
     tp=$(per_call)
     stop_monitor
 }
-orders=("run_none run_fexit run_tp" "run_fexit run_tp run_none" "run_tp run_none run_fexit")
+orders=("run_none run_fexit run_noinj run_tp" "run_fexit run_noinj run_tp run_none"
+    "run_noinj run_tp run_none run_fexit" "run_tp run_none run_fexit run_noinj")
 for r in $(seq $rounds); do
-    for step in ${orders[$((r % 3))]}; do $step; done
-    echo "round $r: none $none, fexit injection $fexit (syscall tracepoints attached: $syscall_tps; takeover programs ran $ran times), tracepoints $tp"
+    for step in ${orders[$((r % 4))]}; do $step; done
+    echo "round $r: none $none, fexit injection $fexit (syscall tracepoints attached: $syscall_tps; takeover programs ran $ran times), no injection $noinj, tracepoints $tp"
 done
 sysctl -qw kernel.bpf_stats_enabled=0
