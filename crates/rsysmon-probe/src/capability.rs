@@ -51,8 +51,9 @@ impl Capability {
         match self {
             // on_exit and on_exit_live are variants: the plan loads one.
             Capability::Process => &["on_fork", "on_exec", "on_exit", "on_exit_live"],
-            // on_mmap_exit, on_vma_store and on_ma_write are variants: the
-            // plan loads one.
+            // on_mmap_exit, on_vma_store, on_ma_write and fexit_vm_mmap are
+            // variants: the plan loads one; fexit_mprotect replaces the
+            // mprotect exit tracepoints where fexit_vm_mmap loads.
             Capability::ImageLoad => &[
                 "on_mmap_exit",
                 "on_vma_store",
@@ -60,6 +61,8 @@ impl Capability {
                 "on_mprotect_exit",
                 "on_pkey_mprotect_exit",
                 "on_exec_images",
+                "fexit_vm_mmap",
+                "fexit_mprotect",
             ],
             // Two mechanisms: the plan loads the fexit programs (the first
             // six) or the syscall exit tracepoints (crate::takeover_hooks).

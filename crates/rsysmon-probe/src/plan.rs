@@ -27,6 +27,12 @@ pub const MMAP_MA_WRITE: &str = "on_ma_write";
 /// The mprotect probes: syscall exit tracepoints.
 pub const MPROTECT_PROGRAMS: [&str; 2] = ["on_mprotect_exit", "on_pkey_mprotect_exit"];
 
+/// Image loads by mmap and mprotect with BPF trampolines (fexit on
+/// vm_mmap_pgoff and do_mprotect_pkey): no syscall tracepoint.
+pub const IMAGE_FEXIT_PROGRAMS: [&str; 2] = ["fexit_vm_mmap", "fexit_mprotect"];
+/// The image-load mechanism with trampolines, before the VMA lookup's name.
+pub const IMAGE_FEXIT: &str = "fexit vm_mmap_pgoff + fexit do_mprotect_pkey";
+
 /// Why the syscall tracepoints' capabilities are off when asked to be.
 pub const SYSCALL_TRACEPOINTS_OFF: &str = "syscall tracepoints are off (--no-syscall-tracepoints)";
 
@@ -56,6 +62,12 @@ pub struct Plan {
     pub syscall_tracepoints: bool,
     /// The kernel-side capabilities (process, image load, injection).
     pub capabilities: Capabilities,
+    /// Image loads by mmap and mprotect through [`IMAGE_FEXIT_PROGRAMS`]
+    /// instead of `mmap_program` and the mprotect tracepoints.
+    pub image_trampolines: bool,
+    /// The image-load state without trampolines, for
+    /// [`Plan::without_image_trampolines`].
+    image_load_without_trampolines: Option<CapabilityState>,
     /// Load the blocking capability's BPF LSM programs: set by the loader
     /// where blocking is wanted and [`crate::bpf_lsm::lsm_usable`].
     pub lsm: bool,
@@ -108,11 +120,7 @@ impl Plan {
             MMAP_SYSCALL_EXIT
         };
         let syscalls = if syscall_tracepoints { tracefs } else { Err(SYSCALL_TRACEPOINTS_OFF.to_string()) };
-        let lookup = match (has(Feature::VmaIterator), has(Feature::FindVma)) {
-            (true, _) => Ok("VMA iterator"),
-            (false, true) => Ok("bpf_find_vma"),
-            (false, false) => Err(format!("{}, and {}", lacks(Feature::VmaIterator), lacks(Feature::FindVma))),
-        };
+        let lookup = vma_lookup(features);
         let image_load = match (&syscalls, mmap_program, lookup) {
             (Err(why), MMAP_SYSCALL_EXIT, _) => Off(why.clone()),
             (Err(why), _, _) if syscall_tracepoints => Off(why.clone()),
@@ -141,10 +149,34 @@ impl Plan {
                 (Capability::ImageLoad, image_load),
                 (Capability::Injection, injection.clone()),
             ]),
+            image_trampolines: false,
+            image_load_without_trampolines: None,
             lsm: false,
             injection_fexit: false,
             injection_by_syscall_exit: injection,
         }
+    }
+
+    /// [`Plan::with_syscall_tracepoints`] on a kernel where BPF trampolines
+    /// work (`trampolines`, from [`crate::bpf_lsm::trampolines_usable`]):
+    /// image loads by mmap and mprotect through fexit, which needs neither
+    /// a syscall tracepoint nor tracefs. Without them, the plan is
+    /// unchanged.
+    pub fn with_trampolines(
+        features: &KernelFeatures,
+        tracefs: Result<(), String>,
+        syscall_tracepoints: bool,
+        trampolines: Result<(), String>,
+    ) -> Plan {
+        let mut plan = Plan::with_syscall_tracepoints(features, tracefs, syscall_tracepoints);
+        if trampolines.is_err() || !features.has(Feature::Loop) {
+            return plan;
+        }
+        let Ok(lookup) = vma_lookup(features) else { return plan };
+        plan.image_load_without_trampolines = plan.capabilities.get(Capability::ImageLoad).cloned();
+        plan.image_trampolines = true;
+        plan.capabilities.set(Capability::ImageLoad, CapabilityState::On(format!("{IMAGE_FEXIT}, {lookup}")));
+        plan
     }
 
     /// See takeovers with fexit programs where `trampolines` says the
@@ -202,7 +234,15 @@ impl Plan {
         if [EXIT_GROUP_DEAD, EXIT_LIVE].contains(&program) && program != self.exit_program {
             return Ok(false);
         }
-        if [MMAP_SYSCALL_EXIT, MMAP_VMA_STORE, MMAP_MA_WRITE].contains(&program) && program != self.mmap_program {
+        let mmap_variants = [MMAP_SYSCALL_EXIT, MMAP_VMA_STORE, MMAP_MA_WRITE];
+        if IMAGE_FEXIT_PROGRAMS.contains(&program) {
+            if !self.image_trampolines {
+                return Ok(false);
+            }
+        } else if self.image_trampolines && (mmap_variants.contains(&program) || MPROTECT_PROGRAMS.contains(&program)) {
+            return Ok(false);
+        }
+        if mmap_variants.contains(&program) && program != self.mmap_program {
             return Ok(false);
         }
         if MPROTECT_PROGRAMS.contains(&program) && !self.syscall_tracepoints {
@@ -217,11 +257,42 @@ impl Plan {
         Ok(self.capabilities.is_on(capability))
     }
 
+    /// This plan with image loads on the tracepoints it would use without
+    /// trampolines, for a kernel that refuses the fexit programs; None
+    /// where it uses no trampolines or image-load would be off without.
+    pub fn without_image_trampolines(&self) -> Option<Plan> {
+        let state = self.image_load_without_trampolines.clone().filter(|_| self.image_trampolines)?;
+        if !state.is_on() {
+            return None;
+        }
+        let mut plan = self.clone();
+        plan.image_trampolines = false;
+        plan.image_load_without_trampolines = None;
+        plan.capabilities.set(Capability::ImageLoad, state);
+        Some(plan)
+    }
+
+    /// The plans to try, in order, when the kernel refuses this plan's
+    /// image-load programs: without trampolines, then without the VMA
+    /// store.
+    pub fn image_load_fallbacks(&self) -> Vec<Plan> {
+        let mut plans = Vec::new();
+        let mut plan = self.clone();
+        if let Some(next) = plan.without_image_trampolines() {
+            plans.push(next.clone());
+            plan = next;
+        }
+        if let Some(next) = plan.without_vma_store() {
+            plans.push(next);
+        }
+        plans
+    }
+
     /// This plan with image loads by mmap seen at the syscall's exit
     /// instead of the VMA store, for a kernel that refuses the store
     /// program; None where there is nothing to fall back to.
     pub fn without_vma_store(&self) -> Option<Plan> {
-        if self.mmap_program == MMAP_SYSCALL_EXIT || !self.syscall_tracepoints {
+        if self.mmap_program == MMAP_SYSCALL_EXIT || !self.syscall_tracepoints || self.image_trampolines {
             return None;
         }
         let mut plan = self.clone();
@@ -242,6 +313,19 @@ impl Plan {
     /// Switch a capability off, saying why.
     pub fn switch_off(&mut self, capability: Capability, why: impl Into<String>) {
         self.capabilities.set(capability, CapabilityState::Off(why.into()));
+    }
+}
+
+/// How the image-load probes find a process's VMAs here, or why they cannot.
+fn vma_lookup(features: &KernelFeatures) -> Result<&'static str, String> {
+    match (features.has(Feature::VmaIterator), features.has(Feature::FindVma)) {
+        (true, _) => Ok("VMA iterator"),
+        (false, true) => Ok("bpf_find_vma"),
+        (false, false) => Err(format!(
+            "{}, and {}",
+            features.why_missing(Feature::VmaIterator),
+            features.why_missing(Feature::FindVma)
+        )),
     }
 }
 
@@ -313,12 +397,10 @@ mod tests {
         for program in Capability::ALL.iter().flat_map(|c| c.programs()) {
             let other_mmap =
                 [MMAP_SYSCALL_EXIT, MMAP_VMA_STORE, MMAP_MA_WRITE].contains(program) && *program != plan.mmap_program;
-            let fexit = takeover_hooks::FEXIT_PROGRAMS.contains(program);
-            if *program != EXIT_GROUP_DEAD
-                && !other_mmap
-                && !fexit
-                && !Capability::Blocking.programs().contains(program)
-            {
+            let other = other_mmap
+                || IMAGE_FEXIT_PROGRAMS.contains(program)
+                || takeover_hooks::FEXIT_PROGRAMS.contains(program);
+            if *program != EXIT_GROUP_DEAD && !other && !Capability::Blocking.programs().contains(program) {
                 assert!(plan.autoload(program).unwrap(), "{program}");
             }
         }
@@ -432,6 +514,43 @@ mod tests {
         plan.switch_off(Capability::Injection, "the verifier refused it");
         assert!(!plan.autoload("on_openat_exit").unwrap());
         assert_eq!(plan.optional_on(), [Capability::ImageLoad]);
+    }
+
+    #[test]
+    fn with_trampolines_image_loads_use_fexit_and_no_syscall_tracepoint() {
+        let plan = Plan::with_trampolines(&debian_12(), Ok(()), true, Ok(()));
+        assert!(plan.image_trampolines);
+        assert_eq!(mechanism(&plan, Capability::ImageLoad), format!("{IMAGE_FEXIT}, bpf_find_vma"));
+        for program in IMAGE_FEXIT_PROGRAMS.iter().chain(&["on_exec_images"]) {
+            assert!(plan.autoload(program).unwrap(), "{program}");
+        }
+        for program in [MMAP_SYSCALL_EXIT, MMAP_VMA_STORE, MMAP_MA_WRITE].iter().chain(&MPROTECT_PROGRAMS) {
+            assert!(!plan.autoload(program).unwrap(), "{program}");
+        }
+        assert!(plan.autoload("on_ptrace_exit").unwrap(), "injection keeps its own probes");
+        // Neither tracefs nor the syscall tracepoints are needed, mprotect included.
+        let no_store = kernel(&[Feature::Loop, Feature::VmaIterator]);
+        let off = Plan::with_trampolines(&no_store, Err("no tracefs".into()), false, Ok(()));
+        assert_eq!(mechanism(&off, Capability::ImageLoad), format!("{IMAGE_FEXIT}, VMA iterator"));
+        assert!(off.autoload("fexit_mprotect").unwrap());
+        assert!(off.without_image_trampolines().is_none(), "image-load is off without trampolines here");
+        assert!(off.image_load_fallbacks().is_empty());
+        // Refused trampolines (this VM, or hidden) leave the plan as it was.
+        let refused = Plan::with_trampolines(&debian_12(), Ok(()), true, Err("EPERM".into()));
+        assert_eq!(refused, Plan::new(&debian_12(), Ok(())));
+        for program in IMAGE_FEXIT_PROGRAMS {
+            assert!(!refused.autoload(program).unwrap(), "{program}");
+        }
+    }
+
+    #[test]
+    fn refused_fexit_programs_fall_back_to_the_tracepoint_plan() {
+        let plan = Plan::with_trampolines(&debian_12(), Ok(()), true, Ok(()));
+        let fallbacks = plan.image_load_fallbacks();
+        assert_eq!(fallbacks[0], Plan::new(&debian_12(), Ok(())));
+        assert_eq!(fallbacks.len(), if cfg!(target_arch = "x86_64") { 2 } else { 1 });
+        assert_eq!(fallbacks.last().unwrap().mmap_program, MMAP_SYSCALL_EXIT);
+        assert!(plan.without_vma_store().is_none(), "the store fallback comes after the tracepoint plan");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Where the kernel runs BPF trampolines, takeovers are seen by fexit
 //! programs and no syscall tracepoint; elsewhere (this development VM) by
-//! syscall exit tracepoints. `RSYSMON_EXPECT_TRAMPOLINES=1` (the guest
+//! syscall exit tracepoints. `RSYSMON_EXPECT_BPF_TRAMPOLINES=1` (the guest
 //! stage sets it) makes the tests fail on a silent fallback.
 
 mod support;
@@ -15,7 +15,7 @@ use support::{die_with_test, field, of, program, run_program, Monitor};
 
 /// Whether the fexit mechanism must be in use (the guest stage says so).
 fn expect_trampolines() -> bool {
-    std::env::var("RSYSMON_EXPECT_TRAMPOLINES").is_ok_and(|v| v == "1")
+    std::env::var("RSYSMON_EXPECT_BPF_TRAMPOLINES").is_ok_and(|v| v == "1")
 }
 
 /// The syscall tracepoints of the old takeover probes.
@@ -43,7 +43,7 @@ fn assert_injection_mechanism(stderr: &str) {
             assert!(!watching.contains(tracepoint), "{tracepoint}: {watching}");
         }
     } else {
-        assert!(!expect_trampolines(), "RSYSMON_EXPECT_TRAMPOLINES=1 but: {line}");
+        assert!(!expect_trampolines(), "RSYSMON_EXPECT_BPF_TRAMPOLINES=1 but: {line}");
         assert!(line.contains("injection on (sys_exit_ptrace/process_vm_writev/open*; fexit not used: "), "{line}");
         assert!(watching.contains("tracepoint/syscalls/sys_exit_ptrace"), "{watching}");
     }
@@ -174,7 +174,7 @@ fn without_syscall_tracepoints_takeovers_are_seen_where_trampolines_work() {
     let mem_tid = mem_target.remote_tid();
     if !monitor.stderr().contains("injection on (fexit ") {
         let (events, stderr) = monitor.stop();
-        assert!(!expect_trampolines(), "RSYSMON_EXPECT_TRAMPOLINES=1 but: {stderr}");
+        assert!(!expect_trampolines(), "RSYSMON_EXPECT_BPF_TRAMPOLINES=1 but: {stderr}");
         assert!(stderr.contains("injection off (syscall tracepoints are off"), "{stderr}");
         assert!(of(&events, "process-tamper", ptrace_target.pid).is_empty(), "{events:#?}");
         return;
@@ -207,7 +207,7 @@ fn takeovers_through_the_32_bit_syscall_entry_are_seen_by_fexit() {
     assert_eq!((field(&lines, "poke "), field(&lines, "written ")), (vec![0], vec![8]), "{lines:?}");
     let child = field(&lines, "child ")[0];
     if !fexit {
-        assert!(!expect_trampolines(), "RSYSMON_EXPECT_TRAMPOLINES=1 but: {}", monitor.stderr());
+        assert!(!expect_trampolines(), "RSYSMON_EXPECT_BPF_TRAMPOLINES=1 but: {}", monitor.stderr());
         eprintln!("not checked: takeovers are seen by syscall tracepoints here, which miss int 0x80");
         return;
     }

@@ -420,6 +420,30 @@ static __always_inline bool judge(struct task_struct *task, struct image_scan *s
 }
 
 /*
+ * Send the resolved image (run, identity and the paths write_paths put in
+ * `buf`) as an image-load record.
+ */
+static __always_inline void submit_image(struct task_struct *task, struct image_scan *s, __u8 *buf, __u8 via,
+					 __u8 flags)
+{
+	struct image_load_record *rec = (void *)buf;
+	fill_header(&rec->header, RECORD_IMAGE_LOAD, task);
+	rec->base = s->lo;
+	rec->size = s->hi - s->lo;
+	rec->dev = s->dev;
+	rec->inode = s->ino;
+	rec->path_len = s->path_len;
+	rec->fs_path_len = s->fs_path_len;
+	rec->path_flags = s->path_flags;
+	rec->fs_path_flags = s->fs_path_flags;
+	rec->via = via;
+	rec->flags = flags;
+	__u32 size = s->off;
+	rec->header.size = size;
+	submit(rec, size);
+}
+
+/*
  * The mapping at `anchor` may have made a file's code runnable in the
  * current process: resolve the image, kill the process if the file is
  * blocked, and report the image unless it was already reported.
@@ -468,21 +492,7 @@ static __always_inline void image_mapped(struct task_struct *task, __u64 anchor,
 			return; /* unmapped by another thread meanwhile */
 	}
 
-	struct image_load_record *rec = (void *)buf;
-	fill_header(&rec->header, RECORD_IMAGE_LOAD, task);
-	rec->base = s->lo;
-	rec->size = s->hi - s->lo;
-	rec->dev = s->dev;
-	rec->inode = s->ino;
-	rec->path_len = s->path_len;
-	rec->fs_path_len = s->fs_path_len;
-	rec->path_flags = s->path_flags;
-	rec->fs_path_flags = s->fs_path_flags;
-	rec->via = via;
-	rec->flags = flags;
-	__u32 size = s->off;
-	rec->header.size = size;
-	submit(rec, size);
+	submit_image(task, s, buf, via, flags);
 	return;
 busy:
 	count_loss(LOSS_IMAGE_LOOKUP_BUSY);
@@ -500,6 +510,29 @@ static __always_inline bool wants_exec(struct task_struct *task, unsigned long p
 static __always_inline __u64 page_up(__u64 addr)
 {
 	return (addr + page_size - 1) & ~(page_size - 1);
+}
+
+/*
+ * An mmap of `len` bytes of a file at byte `offset` made `ret` executable.
+ * An image's segments sit at its base plus their file offsets, so the pass
+ * starts just below ret - offset; an offset past ret is no image layout,
+ * and the run is then found from ret downward.
+ */
+static __always_inline void mmap_returned(struct task_struct *task, unsigned long ret, unsigned long len,
+					  unsigned long offset)
+{
+	__u64 base = offset <= ret ? ret - offset : ret;
+	__u64 from = base ? base - 1 : 0;
+	image_mapped(task, ret, from, ret, page_up(ret + len), IMAGE_VIA_MMAP);
+}
+
+/*
+ * An mprotect made [start, start + len) executable. No hint where the image
+ * begins: the run is found from start down.
+ */
+static __always_inline void mprotect_returned(struct task_struct *task, unsigned long start, unsigned long len)
+{
+	image_mapped(task, start, start, start, page_up(start + len), IMAGE_VIA_MPROTECT);
 }
 
 /*
@@ -521,14 +554,7 @@ int on_mmap_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (!wants_exec(task, PT_REGS_PARM3_SYSCALL(regs)))
 		return 0;
-	unsigned long len = PT_REGS_PARM2_SYSCALL(regs);
-	/* An image's segments sit at its base plus their file offsets, so the
-	 * pass starts just below ret - offset; an offset past ret is no image
-	 * layout, and the run is then found from ret downward. */
-	unsigned long offset = PT_REGS_PARM6_SYSCALL(regs);
-	__u64 base = offset <= ret ? ret - offset : ret;
-	__u64 from = base ? base - 1 : 0;
-	image_mapped(task, ret, from, ret, page_up(ret + len), IMAGE_VIA_MMAP);
+	mmap_returned(task, ret, PT_REGS_PARM2_SYSCALL(regs), PT_REGS_PARM6_SYSCALL(regs));
 	return 0;
 }
 
@@ -541,10 +567,7 @@ static __always_inline int protected(struct trace_event_raw_sys_exit *ctx)
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	if (!wants_exec(task, PT_REGS_PARM3_SYSCALL(regs)))
 		return 0;
-	unsigned long start = PT_REGS_PARM1_SYSCALL(regs);
-	unsigned long len = PT_REGS_PARM2_SYSCALL(regs);
-	/* No hint where the image begins: the run is found from start down. */
-	image_mapped(task, start, start, start, page_up(start + len), IMAGE_VIA_MPROTECT);
+	mprotect_returned(task, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs));
 	return 0;
 }
 

@@ -281,21 +281,7 @@ static __always_inline void vma_stored(struct task_struct *task, struct mm_struc
 	/* The VMA holds the file, and mmap_lock holds the VMA. */
 	write_paths(s, file);
 
-	struct image_load_record *rec = (void *)buf;
-	fill_header(&rec->header, RECORD_IMAGE_LOAD, task);
-	rec->base = s->lo;
-	rec->size = s->hi - s->lo;
-	rec->dev = s->dev;
-	rec->inode = s->ino;
-	rec->path_len = s->path_len;
-	rec->fs_path_len = s->fs_path_len;
-	rec->path_flags = s->path_flags;
-	rec->fs_path_flags = s->fs_path_flags;
-	rec->via = IMAGE_VIA_MMAP;
-	rec->flags = flags;
-	__u32 size = s->off;
-	rec->header.size = size;
-	submit(rec, size);
+	submit_image(task, s, buf, IMAGE_VIA_MMAP, flags);
 }
 
 /* "mas_stor": the first eight bytes of the entry points' names. */

@@ -19,6 +19,8 @@
 #include "process.bpf.h"
 #include "image.bpf.h"
 #include "image_store.bpf.h"
+/* Loaded instead of the mmap/mprotect tracepoints where fexit works. */
+#include "image_fexit.bpf.h"
 /* Uses image.bpf.h's blocked_files; loaded only where BPF LSM works. */
 #include "enforce_lsm.bpf.h"
 
