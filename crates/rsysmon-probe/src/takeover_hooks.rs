@@ -31,7 +31,7 @@ pub const TARGET_FUNCTIONS: [&str; 6] = [
     "compat_arch_ptrace",
     "ptrace_attach",
     "__x64_sys_process_vm_writev",
-    "__ia32_compat_sys_process_vm_writev",
+    "__ia32_sys_process_vm_writev",
     "mem_open",
 ];
 
