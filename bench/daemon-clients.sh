@@ -4,16 +4,10 @@
 #   bench/daemon-clients.sh [THREADS]    (default 50000 threads = 100000 events)
 # RSYSMON=path/to/rsysmon measures another build; CLIENTS="1 10" other counts.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib/daemon.sh"
 threads=${1:-50000}
-bin=${RSYSMON:-target/release/rsysmon}
-[[ -x $bin ]] || cargo build --release -q
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-cc -O2 -pthread -o "$work/burst" crates/rsysmon/tests/programs/burst.c
+build_program burst
 
-ticks=$(getconf CLK_TCK)
-cpu_ms() { awk -v t="$ticks" '{print ($14 + $15) * 1000 / t}' "/proc/$1/stat"; }
 
 echo "| clients | events | daemon CPU ms | CPU ms / 1000 events | peak RSS MiB | client losses |"
 echo "|--------:|-------:|--------------:|---------------------:|-------------:|--------------:|"

@@ -8,17 +8,11 @@
 #   bench/daemon-metrics.sh [THREADS]    (default 50000 threads = 100000 events)
 # RSYSMON=path/to/rsysmon measures another build; CONDITIONS="off metrics" a subset.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib/daemon.sh"
 threads=${1:-50000}
-bin=${RSYSMON:-target/release/rsysmon}
-[[ -x $bin ]] || cargo build --release -q
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-cc -O2 -pthread -o "$work/burst" crates/rsysmon/tests/programs/burst.c
+build_program burst
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-ticks=$(getconf CLK_TCK)
-cpu_ms() { awk -v t="$ticks" '{print ($14 + $15) * 1000 / t}' "/proc/$1/stat"; }
 rule() { printf '[[filter.rules]]\naction = "exclude"\nkind = "%s"\nfield = "%s"\nop = "%s"\nvalue = "%s"\n' "$@"; }
 
 echo "| condition | events | filtered | daemon CPU ms | CPU ms / 1000 events | peak RSS MiB | scrapes |"
@@ -68,7 +62,7 @@ PY
     read -r after_events after_filtered < <($bin status --json --socket "$sock" | python3 -c "$count")
     scrapes=0
     if [[ -n $scraper ]]; then kill "$scraper" 2>/dev/null || true; scrapes=$(tail -1 "$work/scrapes"); fi
-    rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$daemon/status")
+    rss=$(peak_rss_mib $daemon)
     events=$((after_events - before_events)); filtered=$((after_filtered - before_filtered))
     awk -v c="$condition" -v e="$events" -v f="$filtered" -v c0="$before_cpu" -v c1="$after_cpu" -v r="$rss" -v s="$scrapes" \
         'BEGIN { n = e + f; printf "| %s | %d | %d | %.0f | %.2f | %s | %s |\n", c, e, f, c1 - c0, (c1 - c0) * 1000 / (n ? n : 1), r, s }'

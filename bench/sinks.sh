@@ -7,18 +7,12 @@
 #   bench/sinks.sh [RATE] [SECONDS]     (default 50000 events/s for 10 s)
 # RSYSMON=path/to/rsysmon measures another build.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib/daemon.sh"
 rate=${1:-50000}
 seconds=${2:-10}
-bin=${RSYSMON:-target/release/rsysmon}
-[[ -x $bin ]] || cargo build --release -q
 command -v nats-server >/dev/null || [[ -x /usr/sbin/nats-server ]] || scripts/install-deps.sh
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-cc -O2 -pthread -o "$work/paced" crates/rsysmon/tests/programs/paced_threads.c
+build_program paced_threads
 
-ticks=$(getconf CLK_TCK)
-cpu_ms() { awk -v t="$ticks" '{print ($14 + $15) * 1000 / t}' "/proc/$1/stat"; }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 echo "| sinks | events | lost (stage=n) | delivered (sink=n) | daemon CPU ms / 1000 events | peak RSS MiB |"
@@ -49,7 +43,7 @@ for sinks in none file file+nats; do
     before=$($bin status --json --socket "$sock")
     before_cpu=$(cpu_ms $daemon)
     # Two workers, each event pair one thread: RATE/2 threads a second.
-    "$work/paced" $((rate / 2)) "$seconds" 2 >/dev/null
+    "$work/paced_threads" $((rate / 2)) "$seconds" 2 >/dev/null
     # Let the sinks drain before reading the counters.
     for _ in $(seq 100); do
         queued=$($bin status --json --socket "$sock" | python3 -c 'import json,sys; print(sum(s["queued"] for s in json.load(sys.stdin)["sinks"]))')

@@ -17,10 +17,10 @@
 //! (default 30).
 
 use std::ffi::OsStr;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rsysmon_blocker::{shared, Blocker, BlockerStats, ExecRule, Protected, RuleSet};
+use rsysmon_testkit::bench::{median, spawn_round};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -37,26 +37,6 @@ fn rules(count: usize) -> RuleSet {
         _ => rule(format!("/nonexistent/rsysmon-bench/file{i}")),
     }))
     .unwrap()
-}
-
-fn spawn_round(spawns: usize, before_each: &dyn Fn()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..spawns {
-        before_each();
-        let status = Command::new("/bin/true").stdin(Stdio::null()).status().expect("spawn /bin/true");
-        assert!(status.success());
-    }
-    start.elapsed()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn median_f64(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
@@ -89,8 +69,8 @@ fn main() {
     println!("  baseline          {:>8.1} µs/spawn", base.as_secs_f64() * 1e6 / spawns as f64);
     for (i, (name, _, _)) in sets.iter().enumerate() {
         let m = median(monitored[i].clone());
-        let p50 = median_f64(stats[i].iter().map(|s| s.p50_us).collect());
-        let p99 = median_f64(stats[i].iter().map(|s| s.p99_us).collect());
+        let p50 = median(stats[i].iter().map(|s| s.p50_us).collect());
+        let p99 = median(stats[i].iter().map(|s| s.p99_us).collect());
         let decisions: usize = stats[i].iter().map(|s| s.window).sum();
         println!(
             "  {name:<16}  {:>8.1} µs/spawn  ratio {:.3}×  decision p50 {p50:.1} µs  p99 {p99:.1} µs  ({decisions} decisions)",

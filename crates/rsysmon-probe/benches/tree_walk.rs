@@ -14,27 +14,13 @@
 //! spawn times drift, the probes' own times do not. Environment: SPAWNS
 //! (per round, default 300), ROUNDS (default 20).
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rsysmon_probe::{FileId, ProbeConfig, Probes, TreeKind};
+use rsysmon_testkit::bench::{median, spawn_round};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn spawn_round(spawns: usize) -> Duration {
-    let start = Instant::now();
-    for _ in 0..spawns {
-        let status = Command::new("/bin/true").stdin(Stdio::null()).status().expect("spawn /bin/true");
-        assert!(status.success());
-    }
-    start.elapsed()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// (run time ns, runs) of each of the probes' programs named in `names`.
@@ -64,13 +50,13 @@ fn main() {
     }
     let stats_before = std::fs::read_to_string(STATS).unwrap_or_default();
     std::fs::write(STATS, "1").expect("enable BPF statistics");
-    spawn_round(spawns); // warm the page cache
+    spawn_round(spawns, &|| ()); // warm the page cache
     let (mut without, mut with) = (Vec::new(), Vec::new());
     let mut cost = [[(0u64, 0u64); 2]; 2];
     let mut measure = |condition: usize, count: usize, times: &mut Vec<Duration>| {
         trees.set_count(count).unwrap();
         let before = prog_stats(&probes, &PROGS);
-        times.push(spawn_round(spawns));
+        times.push(spawn_round(spawns, &|| ()));
         for (i, (after, before)) in prog_stats(&probes, &PROGS).iter().zip(before).enumerate() {
             cost[condition][i].0 += after.0 - before.0;
             cost[condition][i].1 += after.1 - before.1;

@@ -22,6 +22,8 @@ pub enum ProbeError {
     UnplacedProgram(String),
     #[error("{capability} is required but cannot run on this kernel: {reason}")]
     Required { capability: crate::Capability, reason: String },
+    #[error("could not replace a pinned map of another version: {0}")]
+    StalePin(#[source] std::io::Error),
     #[error("could not {action}")]
     Bpf {
         action: String,

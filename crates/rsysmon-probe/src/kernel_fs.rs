@@ -55,22 +55,7 @@ fn tracefs_present() -> bool {
 }
 
 fn mount_tracefs() -> io::Result<()> {
-    let fstype = CString::new("tracefs").expect("no NUL");
-    let target = CString::new(TRACEFS).expect("no NUL");
-    // SAFETY: every pointer is a valid NUL-terminated string that outlives
-    // the call; a NULL data argument is allowed.
-    let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    mount_fs("tracefs", TRACEFS)?;
     if !tracefs_present() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,

@@ -77,6 +77,9 @@ pub enum KernelEnforcement {
         adopted: bool,
         /// Why they are not pinned, when pinning was asked for.
         not_pinned: Option<String>,
+        /// Pinned maps of another version (another size or layout) that
+        /// were replaced by new ones instead of adopted: what differed.
+        replaced: Option<String>,
     },
     /// Wanted, not possible here: why.
     Unavailable(String),
@@ -93,9 +96,14 @@ impl KernelEnforcement {
     /// `bpf-lsm bprm_check_security/mmap_file/file_mprotect, pinned at DIR`
     /// or None when BPF LSM is not in use.
     pub fn mechanism(&self) -> Option<String> {
-        let KernelEnforcement::Lsm { pinned, adopted, not_pinned } = self else { return None };
+        let KernelEnforcement::Lsm { pinned, adopted, not_pinned, replaced } = self else { return None };
         let mut text = format!("bpf-lsm {LSM_HOOKS}");
         match (pinned, not_pinned) {
+            (Some(dir), _) if replaced.is_some() => text.push_str(&format!(
+                ", pinned at {} (replaced pinned maps of another version: {})",
+                dir.display(),
+                replaced.as_deref().unwrap_or_default()
+            )),
             (Some(dir), _) if *adopted => text.push_str(&format!(", pinned at {} (adopted)", dir.display())),
             (Some(dir), _) => text.push_str(&format!(", pinned at {}", dir.display())),
             (None, Some(why)) => text.push_str(&format!(", not pinned: {why}")),
@@ -163,7 +171,9 @@ impl Probes {
         }
 
         let (mut pin_dir, mut enforcement) = decide_enforcement(config, &features, &mut plan);
-        let first = match open_and_load(config, &plan, pin_dir.as_deref()) {
+        let mut replaced = Vec::new();
+        let pin_to = pin_dir.as_deref().map(|dir| PinTo { dir, replaced: &mut replaced });
+        let first = match open_and_load(config, &plan, pin_to) {
             // The verifier refused the LSM programs: without them.
             Err(e) if plan.lsm => {
                 if let (Some(dir), KernelEnforcement::Lsm { adopted: false, .. }) = (&pin_dir, &enforcement) {
@@ -177,6 +187,12 @@ impl Probes {
             }
             other => other,
         };
+        if let KernelEnforcement::Lsm { adopted, replaced: slot, .. } = &mut enforcement {
+            if !replaced.is_empty() {
+                *adopted = false;
+                *slot = Some(replaced.join("; "));
+            }
+        }
         let mut skel = match first {
             Ok(skel) => skel,
             // The verifier refused something: find which optional
@@ -386,7 +402,7 @@ impl Probes {
 fn open_and_load(
     config: &ProbeConfig,
     plan: &Plan,
-    pin_dir: Option<&Path>,
+    pin_to: Option<PinTo<'_>>,
 ) -> Result<RsysmonSkel<'static>, ProbeError> {
     // The skeleton borrows its object storage for as long as it lives; a
     // process loads the probes once (a few times if the kernel refuses
@@ -413,12 +429,17 @@ fn open_and_load(
     rodata.have_vma_iter = plan.vma_iterator;
     open.maps.events.set_max_entries(ring_bytes as u32).map_err(|e| ProbeError::bpf("size the ring buffer", e))?;
 
-    if let Some(dir) = pin_dir.filter(|_| plan.lsm) {
-        // libbpf reuses a map pinned there (refusing one that does not
-        // match), or pins the new one there once created.
+    if let Some(PinTo { dir, replaced }) = pin_to.filter(|_| plan.lsm) {
+        // libbpf reuses a map pinned there, or pins the new one there once
+        // created. One it could not reuse (another version's) is replaced.
         for mut map in open.open_object_mut().maps_mut() {
             let name = map.name().to_string_lossy().into_owned();
             if pins::PINNED_MAPS.contains(&name.as_str()) {
+                if let Some(what) =
+                    pins::drop_if_stale(dir, &name, open_map_shape(&map)).map_err(ProbeError::StalePin)?
+                {
+                    replaced.push(what);
+                }
                 map.set_pin_path(pins::map_path(dir, &name))
                     .map_err(|e| ProbeError::bpf(format!("pin the {name} map"), e))?;
             }
@@ -429,6 +450,28 @@ fn open_and_load(
         prog.set_autoload(plan.autoload(&name)?);
     }
     open.load().map_err(|e| ProbeError::bpf("load the BPF programs", e))
+}
+
+/// Where the first load pins its maps, and the stale pins it replaced.
+struct PinTo<'a> {
+    dir: &'a Path,
+    replaced: &'a mut Vec<String>,
+}
+
+/// The shape the object gives map `map`, to compare with a pinned one.
+fn open_map_shape(map: &libbpf_rs::OpenMapMut<'_>) -> pins::MapShape {
+    use libbpf_rs::AsRawLibbpf;
+    let raw = map.as_libbpf_object().as_ptr();
+    // SAFETY: `raw` is the live map of the open object `map` borrows.
+    unsafe {
+        pins::MapShape {
+            map_type: libbpf_rs::libbpf_sys::bpf_map__type(raw),
+            key_size: libbpf_rs::libbpf_sys::bpf_map__key_size(raw),
+            value_size: libbpf_rs::libbpf_sys::bpf_map__value_size(raw),
+            max_entries: libbpf_rs::libbpf_sys::bpf_map__max_entries(raw),
+            flags: libbpf_rs::libbpf_sys::bpf_map__map_flags(raw),
+        }
+    }
 }
 
 /// Attach every program of `capability` that the plan loaded, or none.
@@ -463,14 +506,18 @@ fn decide_enforcement(
     }
     plan.lsm = true;
     let Some(dir) = pin_dir else {
-        return (None, KernelEnforcement::Lsm { pinned: None, adopted: false, not_pinned: None });
+        return (None, KernelEnforcement::Lsm { pinned: None, adopted: false, not_pinned: None, replaced: None });
     };
     match pins::prepare(dir) {
         Ok(()) => {
             let adopted = pins::has_pinned_maps(dir);
-            (Some(dir.clone()), KernelEnforcement::Lsm { pinned: Some(dir.clone()), adopted, not_pinned: None })
+            let pinned = Some(dir.clone());
+            (Some(dir.clone()), KernelEnforcement::Lsm { pinned, adopted, not_pinned: None, replaced: None })
         }
-        Err(e) => (None, KernelEnforcement::Lsm { pinned: None, adopted: false, not_pinned: Some(e.to_string()) }),
+        Err(e) => {
+            let not_pinned = Some(e.to_string());
+            (None, KernelEnforcement::Lsm { pinned: None, adopted: false, not_pinned, replaced: None })
+        }
     }
 }
 

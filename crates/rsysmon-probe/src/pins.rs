@@ -39,6 +39,55 @@ pub fn has_pinned_maps(dir: &Path) -> bool {
     PINNED_MAPS.iter().all(|m| map_path(dir, m).exists())
 }
 
+/// What a map must be for a pinned one to be reused in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapShape {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+}
+
+impl std::fmt::Display for MapShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "type {}, key {} B, value {} B, {} entries, flags {:#x}",
+            self.map_type, self.key_size, self.value_size, self.max_entries, self.flags
+        )
+    }
+}
+
+/// The shape of the map pinned at `path`, if one is.
+fn pinned_shape(path: &Path) -> Option<MapShape> {
+    let map = libbpf_rs::MapHandle::from_pinned_path(path).ok()?;
+    let info = libbpf_rs::MapInfo::new(std::os::fd::AsFd::as_fd(&map)).ok()?.info;
+    Some(MapShape {
+        map_type: info.type_,
+        key_size: info.key_size,
+        value_size: info.value_size,
+        max_entries: info.max_entries,
+        flags: info.map_flags,
+    })
+}
+
+/// Remove the pin of map `name` in `dir` if it cannot be reused as
+/// `wanted` (left by another version of the probes, with another size or
+/// layout): libbpf would refuse to load onto it, and the old pinned links
+/// would go on enforcing the old rules with no way for this daemon to
+/// change them. The old links keep their own map until new links are
+/// pinned over them, so enforcement has no gap. Returns what differed.
+pub fn drop_if_stale(dir: &Path, name: &str, wanted: MapShape) -> io::Result<Option<String>> {
+    let path = map_path(dir, name);
+    let Some(found) = pinned_shape(&path) else { return Ok(None) };
+    if found == wanted {
+        return Ok(None);
+    }
+    fs::remove_file(&path).map_err(|e| io::Error::new(e.kind(), format!("remove {}: {e}", path.display())))?;
+    Ok(Some(format!("{name}: pinned {found}, wanted {wanted}")))
+}
+
 /// Make `dir` ready for pins: bpffs mounted at `/sys/fs/bpf` if `dir` is
 /// below it and it is missing (a fresh machine), `dir` created mode 0700,
 /// owned by root, on bpffs.

@@ -2,22 +2,12 @@
 //! it is reached. Root only: loads the real probes.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use rsysmon_probe::{decode, FileId, ImageVia, KernelRecord, ProbeConfig, Probes};
-
-/// The dynamic loader this test binary was started by, from its own maps.
-fn dynamic_loader() -> PathBuf {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let path = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.contains("/ld-linux") || p.contains("/ld-musl"))
-        .expect("this test binary is dynamically linked");
-    PathBuf::from(path)
-}
+use rsysmon_testkit::dynamic_loader;
 
 fn run(program: &Path, args: &[&Path]) -> (u32, ExitStatus) {
     let mut child = Command::new(program).args(args).spawn().unwrap();

@@ -9,17 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use rsysmon_probe::{FileId, ProbeConfig, Probes, TreeKind};
-
-/// The dynamic loader this test binary was started by, from its own maps.
-fn dynamic_loader() -> PathBuf {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let path = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.contains("/ld-linux") || p.contains("/ld-musl"))
-        .expect("this test binary is dynamically linked");
-    PathBuf::from(path)
-}
+use rsysmon_testkit::dynamic_loader;
 
 fn status(cmd: &mut Command) -> ExitStatus {
     cmd.status().unwrap()

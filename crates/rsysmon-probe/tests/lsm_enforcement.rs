@@ -64,7 +64,7 @@ fn the_mechanism_is_bpf_lsm_where_the_kernel_allows_it_else_the_reason_is_given(
     let usable = bpf_lsm::lsm_usable(&features);
     let probes = load(None);
     match probes.enforcement() {
-        KernelEnforcement::Lsm { pinned: None, adopted: false, not_pinned: None } => {
+        KernelEnforcement::Lsm { pinned: None, adopted: false, not_pinned: None, replaced: None } => {
             assert!(usable.is_ok());
             assert_eq!(
                 probes.enforcement().mechanism().unwrap(),
@@ -157,4 +157,46 @@ fn a_blocked_exec_and_exec_mapping_fail_with_eperm_and_the_pins_outlive_the_prob
     assert!(removed.iter().any(|n| n == "blocked_files"), "{removed:?}");
     assert!(!pin.0.exists());
     assert!(exec(&evil).unwrap().success(), "runs once unloaded");
+}
+
+/// A map pinned by another version of the probes (here: a hash map of the
+/// wrong size where `blocked_files` belongs) is replaced, not a reason to
+/// give up BPF LSM, and the new map enforces.
+#[test]
+fn a_pinned_map_of_another_version_is_replaced_and_the_new_one_enforces() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let evil = copy_of_true(dir.path(), "evil");
+    let pin = TestPins::new("stale");
+    pins::prepare(&pin.0).unwrap();
+    let stale_path = pins::map_path(&pin.0, "blocked_files");
+    let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+        ..Default::default()
+    };
+    let mut stale = libbpf_rs::MapHandle::create(libbpf_rs::MapType::Hash, Some("blocked_files"), 8, 8, 16, &opts)
+        .expect("create a map");
+    stale.pin(&stale_path).unwrap();
+    drop(stale);
+
+    let probes = load(Some(pin.0.clone()));
+    if !probes.enforcement().is_lsm() {
+        assert!(!expect_lsm(), "RSYSMON_EXPECT_BPF_LSM=1 but: {:?}", probes.enforcement());
+        return;
+    }
+    let mechanism = probes.enforcement().mechanism().unwrap();
+    assert!(
+        mechanism.contains(&format!(
+            "pinned at {} (replaced pinned maps of another version: blocked_files: pinned type 1, key 8 B, value 8 B, \
+             16 entries",
+            pin.0.display()
+        )),
+        "{mechanism}"
+    );
+    assert!(matches!(probes.enforcement(), KernelEnforcement::Lsm { adopted: false, .. }));
+    let pinned = libbpf_rs::MapHandle::from_pinned_path(&stale_path).unwrap();
+    assert_ne!(libbpf_rs::MapCore::key_size(&pinned), 8, "the new map is pinned in its place");
+    probes.block_file(id(&evil)).unwrap();
+    let err = exec(&evil).expect_err("a blocked exec fails");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
 }

@@ -4,6 +4,7 @@
 //! loudly, unless RSYSMON_SKIP_ROOT_TESTS=1 is set on purpose. Processes a
 //! test starts must not outlive it.
 
+pub mod bench;
 pub mod ecs;
 
 use std::os::unix::process::CommandExt;
@@ -48,4 +49,16 @@ pub fn die_with_test(cmd: &mut Command) -> &mut Command {
             Ok(())
         })
     }
+}
+
+/// The dynamic loader (ld.so) the calling test binary runs with, from its
+/// own maps: the loader a blocked file is run by to get around exec checks.
+pub fn dynamic_loader() -> std::path::PathBuf {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let path = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/ld-linux") || p.contains("/ld-musl"))
+        .expect("this test binary is dynamically linked");
+    std::path::PathBuf::from(path)
 }

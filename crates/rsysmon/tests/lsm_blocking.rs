@@ -11,9 +11,10 @@
 mod support;
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use rsysmon_testkit::dynamic_loader;
 use serde_json::Value;
 use support::daemon::Daemon;
 use support::{die_with_test, program, real, shared_library, RSYSMON};
@@ -51,17 +52,6 @@ fn exec(path: &str) -> std::io::Result<std::process::ExitStatus> {
 fn assert_eperm(path: &str, when: &str) {
     let err = exec(path).expect_err(when);
     assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{when}: {err}");
-}
-
-/// The dynamic loader this test binary runs with, from its own maps.
-fn dynamic_loader() -> PathBuf {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let path = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.contains("/ld-linux") || p.contains("/ld-musl"))
-        .expect("this test binary is dynamically linked");
-    PathBuf::from(path)
 }
 
 /// `ld.so FILE`: its exit status and stderr.
@@ -125,6 +115,37 @@ fn assert_refusal_reported(daemon: &Daemon, file: &str) {
     }
 }
 
+/// `status` counts one more kernel refusal after exactly one refused mmap
+/// of `file`.
+fn assert_one_more_kernel_refusal(daemon: &Daemon, file: &str) {
+    let refused = || daemon.status()["blocker"]["kernel_refused"].as_u64().unwrap();
+    // The count is read from the kernel between ring-buffer polls: wait
+    // until it stops moving before taking the baseline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut before = refused();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let now = refused();
+        if now == before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "kernel_refused never settled");
+        before = now;
+    }
+    assert!(map_exec("mmap", file).starts_with(&format!("refused {}", libc::EPERM)));
+    loop {
+        let now = refused();
+        if now == before + 1 {
+            break;
+        }
+        assert!(now <= before, "one refused mmap counted as {}", now - before);
+        assert!(std::time::Instant::now() < deadline, "kernel_refused stayed {now}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let text = ok(&daemon.client(&["status"]));
+    assert!(text.contains(&format!("{} refused in the kernel (BPF LSM)", before + 1)), "{text}");
+}
+
 #[test]
 fn blocking_names_its_mechanism_and_a_blocked_file_stays_refused_while_the_daemon_is_down() {
     require_root!();
@@ -153,6 +174,7 @@ fn blocking_names_its_mechanism_and_a_blocked_file_stays_refused_while_the_daemo
         let (status, _) = run_by_loader(&evil);
         assert_eq!(status.signal(), Some(libc::SIGKILL), "ld.so on the fallback is killed: {status}");
         assert!(!pin_dir.exists(), "nothing is pinned on the fallback");
+        assert_eq!(daemon.status()["blocker"]["kernel_refused"], 0, "no kernel refusal without the hooks");
         let dir = daemon.crash();
         assert!(exec(&evil).unwrap().success(), "fanotify fails open (docs/blocking.md)");
         drop(dir);
@@ -169,6 +191,7 @@ fn blocking_names_its_mechanism_and_a_blocked_file_stays_refused_while_the_daemo
     );
     assert_every_mapping_refused(&evil, &library, "daemon running");
     assert_refusal_reported(&daemon, &evil);
+    assert_one_more_kernel_refusal(&daemon, &evil);
     for mode in ["mmap", "mmap2", "mprotect"] {
         assert_eq!(map_exec(mode, &harmless), "mapped", "{mode} of an allowed file");
     }

@@ -41,14 +41,19 @@ fn wait_for_exit(rsyslog: &Rsyslog, pid: u32) -> Vec<Value> {
     }
 }
 
+/// A daemon whose syslog sink sends to `rsyslog` over TCP.
+fn daemon_to(rsyslog: &Rsyslog) -> Daemon {
+    Daemon::start(&format!(
+        "[outputs.syslog]\nenabled = true\naddress = \"tcp:127.0.0.1:{}\"\nfacility = \"local1\"\napp_name = \"rsysmon-test\"\n",
+        rsyslog.port
+    ))
+}
+
 #[test]
 fn rsyslog_receives_every_event_of_a_workload_octet_counted() {
     require_root!();
     let rsyslog = Rsyslog::start();
-    let daemon = Daemon::start(&format!(
-        "[outputs.syslog]\nenabled = true\naddress = \"tcp:127.0.0.1:{}\"\nfacility = \"local1\"\napp_name = \"rsysmon-test\"\n",
-        rsyslog.port
-    ));
+    let daemon = daemon_to(&rsyslog);
     let (pid, _) = run_program(&program("threads"), &["20"]);
     let events = wait_for_exit(&rsyslog, pid);
     assert_eq!(of(&events, "thread-create", pid).len(), 20);
@@ -68,10 +73,7 @@ fn rsyslog_receives_every_event_of_a_workload_octet_counted() {
 fn with_rsyslog_down_the_sink_retries_and_delivers_after_it_returns() {
     require_root!();
     let rsyslog = Rsyslog::start();
-    let daemon = Daemon::start(&format!(
-        "[outputs.syslog]\nenabled = true\naddress = \"tcp:127.0.0.1:{}\"\nfacility = \"local1\"\napp_name = \"rsysmon-test\"\n",
-        rsyslog.port
-    ));
+    let daemon = daemon_to(&rsyslog);
     let (pid, _) = run_program(&program("threads"), &["2"]);
     wait_for_exit(&rsyslog, pid);
     let stopped = rsyslog.stop();

@@ -93,8 +93,8 @@ pub fn status(args: StatusArgs) -> anyhow::Result<()> {
             h.last_failure.as_ref().map(|e| format!(", last failure: {e}")).unwrap_or_default()
         );
         println!(
-            "         {} allowed, {} denied, {} own, {} failed, {} unreadable",
-            b.allowed, b.denied, b.own, b.failures, b.unreadable
+            "         {} allowed, {} denied, {} own, {} failed, {} unreadable; {} refused in the kernel (BPF LSM)",
+            b.allowed, b.denied, b.own, b.failures, b.unreadable, b.kernel_refused
         );
     }
     if !status.config.path.is_empty() {

@@ -59,6 +59,7 @@ impl DaemonState {
         // The history dropping its oldest is rotation, not loss: every
         // client saw those events live.
         let rotated = self.hub.history_dropped();
+        let kernel_refused = stats.kernel_refusals();
         let mut lost = stats.losses_by_name();
         lost.insert("client".into(), self.hub.subscriber_stats().1);
         for name in rsysmon_event::SinkName::ALL {
@@ -76,7 +77,7 @@ impl DaemonState {
             last_decode_error: stats.last_decode_error().map(str::to_string),
             sinks: self.sinks.status(),
             blocker: self.blocker.as_ref().map(|(stats, health)| {
-                BlockerStatus::new(&stats.snapshot(), &health.lock().unwrap_or_else(|e| e.into_inner()))
+                BlockerStatus::new(&stats.snapshot(), &health.lock().unwrap_or_else(|e| e.into_inner()), kernel_refused)
             }),
             last_seq: self.hub.last_seq(),
             filtered: stats.filtered_by_name(),

@@ -155,11 +155,12 @@ pub fn render(status: &Status, blocker: Option<&BlockerStats>, server: &ServerCo
             ("own", b.own),
             ("failed", b.failures),
             ("unreadable", b.unreadable),
+            ("kernel-refused", b.kernel_refused),
         ];
         counters(
             &mut registry,
             "blocker_decisions",
-            "Exec decisions of the blocker since start",
+            "Exec decisions of the blocker since start (kernel-refused: execs and mappings the BPF LSM hooks refused without asking the daemon)",
             "decision",
             &mut decisions.into_iter().map(|(d, n)| (d.to_string(), n)),
         );

@@ -72,7 +72,9 @@ pub fn pump(
         if let Some(loss) = sensor.borrow_mut().on_kernel_losses(probes.kernel_losses()?) {
             hub.publish(loss);
         }
-        *stats.lock().unwrap_or_else(|e| e.into_inner()) = sensor.borrow().stats().clone();
+        let mut snapshot = sensor.borrow().stats().clone();
+        snapshot.set_kernel_refusals(probes.lsm_refusals());
+        *stats.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
         Ok(())
     };
     let hold = ReaderHold::from_env();

@@ -149,10 +149,14 @@ pub struct BlockerStatus {
     pub failures: u64,
     /// Exec events the kernel could not hand over (denied by the kernel).
     pub unreadable: u64,
+    /// Execs and mappings the kernel refused itself with EPERM (BPF LSM
+    /// hooks, no round trip to the daemon) since the probes loaded.
+    #[serde(default)]
+    pub kernel_refused: u64,
 }
 
 impl BlockerStatus {
-    pub fn new(s: &rsysmon_blocker::BlockerStats, health: &BlockerHealth) -> Self {
+    pub fn new(s: &rsysmon_blocker::BlockerStats, health: &BlockerHealth, kernel_refused: u64) -> Self {
         BlockerStatus {
             health: health.clone(),
             allowed: s.allowed,
@@ -160,6 +164,7 @@ impl BlockerStatus {
             own: s.own,
             failures: s.failures,
             unreadable: s.unreadable,
+            kernel_refused,
         }
     }
 }

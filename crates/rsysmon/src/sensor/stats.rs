@@ -16,6 +16,9 @@ pub struct Stats {
     /// Why the newest bad record failed decoding: a probe and a decoder
     /// that disagree show as a reason, not only as a count.
     last_decode_error: Option<String>,
+    /// Execs and mappings the BPF LSM hooks refused since the probes loaded
+    /// (counted in the kernel; 0 without the hooks).
+    kernel_refusals: u64,
 }
 
 impl Stats {
@@ -50,6 +53,15 @@ impl Stats {
     /// Why the newest bad record failed decoding, if one did.
     pub fn last_decode_error(&self) -> Option<&str> {
         self.last_decode_error.as_deref()
+    }
+
+    /// The kernel's count of refusals by the BPF LSM hooks, as read now.
+    pub fn set_kernel_refusals(&mut self, total: u64) {
+        self.kernel_refusals = total;
+    }
+
+    pub fn kernel_refusals(&self) -> u64 {
+        self.kernel_refusals
     }
 
     pub fn lost(&self, stage: LossStage) -> u64 {

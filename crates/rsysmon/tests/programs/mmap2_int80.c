@@ -5,7 +5,7 @@
 //   tid <tid>
 //   base <hex>     (the mapping's address)
 #define _GNU_SOURCE
-#include <fcntl.h>
+#include "open_arg.h"
 #include <stdio.h>
 #include <unistd.h>
 
@@ -15,13 +15,7 @@
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		return 2;
-	int fd = open(argv[1], O_RDONLY);
-	if (fd < 0) {
-		perror("open");
-		return 1;
-	}
+	int fd = open_arg(argc, argv);
 	long ret;
 	/* ebx addr, ecx len, edx prot, esi flags, edi fd, ebp pgoff; int 0x80
 	 * clobbers r8-r11, and rbp is saved around the call by hand. */

@@ -5,20 +5,14 @@
 //   tid <tid>
 //   base <hex>     (the mapping's address)
 #define _GNU_SOURCE
-#include <fcntl.h>
+#include "open_arg.h"
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		return 2;
-	int fd = open(argv[1], O_RDONLY);
-	if (fd < 0) {
-		perror("open");
-		return 1;
-	}
+	int fd = open_arg(argc, argv);
 	long page = sysconf(_SC_PAGESIZE);
 	char *p = mmap(NULL, 2 * page, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (p == MAP_FAILED) {
