@@ -36,7 +36,7 @@ echo "guest: kernel $(uname -r); LSMs $(cat /sys/kernel/security/lsm 2>/dev/null
 # BPF LSM in use there, and fail on a silent fallback.
 export RSYSMON_EXPECT_BPF_LSM=${RSYSMON_EXPECT_BPF_LSM:-1}
 # Its kernel runs fexit programs too: image loads by mmap and mprotect must
-# use them (no syscall tracepoint), not fall back silently.
+# use them (no syscall tracepoint), and so must takeovers: no silent fallback.
 export RSYSMON_EXPECT_BPF_TRAMPOLINES=${RSYSMON_EXPECT_BPF_TRAMPOLINES:-1}
 
 passed=0 failed=0 skipped=0

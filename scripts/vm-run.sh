@@ -19,6 +19,9 @@
 #   RSYSMON_VM_ACCEL    kvm, tcg or auto (default): KVM when the CPU has
 #                       vmx/svm and /dev/kvm opens, and a guest boots with it
 #                       within 120 s; TCG otherwise
+#   RSYSMON_VM_QEMU_OPTS  more QEMU options (e.g. `-icount shift=0,sleep=off`
+#                       for a virtual clock that counts instructions: see
+#                       bench/guest.sh)
 #   RSYSMON_VM_VERBOSE=1  show the guest's boot console
 #
 # The guest kernel boots with every LSM rsysmon needs (bpf among them), as
@@ -120,6 +123,7 @@ vng_args=(
     --force-9p
 )
 [[ ${RSYSMON_VM_VERBOSE:-0} == 1 ]] && vng_args+=(--verbose)
+[[ -n ${RSYSMON_VM_QEMU_OPTS:-} ]] && vng_args+=(--qemu-opts "$RSYSMON_VM_QEMU_OPTS")
 timeout_s=${RSYSMON_VM_TIMEOUT:-3600}
 
 # KVM when it works; TCG (slower, always there) otherwise. A KVM guest has

@@ -64,6 +64,9 @@ def main() -> int:
                     conditions.append(before)
                 conditions.append(monitor)
                 continue
+            if name == "rsysmon-tracepoints":
+                conditions.append(rsysmon.on_tracepoints(args.rsysmon, features))
+                continue
             why = bpftrace.ensure_available(install=not args.no_install)
             if why:
                 skipped[name] = why

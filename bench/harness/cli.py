@@ -8,7 +8,7 @@ from pathlib import Path
 from .workloads import WORKLOADS
 
 REPO = Path(__file__).resolve().parents[2]
-CONDITIONS = ("rsysmon", "floor", "floor-exit", "floor-fire", "bpftrace")
+CONDITIONS = ("rsysmon", "rsysmon-tracepoints", "floor", "floor-exit", "floor-fire", "bpftrace")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

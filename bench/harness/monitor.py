@@ -3,6 +3,7 @@ attached, stop it with SIGINT, and report what it cost and what it saw."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -50,10 +51,10 @@ class Baseline:
 class MonitorProcess:
     """A monitor running as a child process."""
 
-    def __init__(self, cmd: list[str], what: str, stdout=subprocess.DEVNULL):
+    def __init__(self, cmd: list[str], what: str, stdout=subprocess.DEVNULL, env: dict[str, str] | None = None):
         self.what = what
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, env=None if env is None else {**os.environ, **env})
         self.cpu_at_start = 0
 
     def wait_ready(self, is_ready, timeout: float = 60.0) -> None:

@@ -60,8 +60,9 @@ def detect(binary: Path, blocked: Path) -> Features:
 class Rsysmon:
     name = "rsysmon"
 
-    def __init__(self, binary: Path, features: Features):
+    def __init__(self, binary: Path, features: Features, env: dict[str, str] | None = None):
         self.binary = binary
+        self.env = env
         self.features = features
         self.kinds = features.kinds
         self.description = " ".join(["rsysmon run --json -o FILE", *features.flags])
@@ -73,7 +74,7 @@ class Rsysmon:
         self.events_file = workdir / "rsysmon-events.jsonl"
         cmd = [str(self.binary), "run", "--json", "-o", str(self.events_file), *self.features.flags]
         self._stderr = ""
-        self._proc = MonitorProcess(cmd, "rsysmon")
+        self._proc = MonitorProcess(cmd, "rsysmon", env=self.env)
         self._proc.wait_ready(self._saw_ready)
         line = next(line for line in self._stderr.splitlines() if line.startswith(READY))
         self.attached = line.removeprefix("rsysmon: ").split("; Ctrl-C")[0]
@@ -99,6 +100,19 @@ class Rsysmon:
         records = read_events(self.events_file) if parse else []
         self.events_file.unlink(missing_ok=True)
         return MonitorReport(cpu, rss, events, lost, match["lost"].strip(), records)
+
+
+# The same binary on the kernel's tracepoint mechanism: BPF trampolines
+# (fexit) and BPF LSM hidden, as on a kernel that refuses them.
+TRACEPOINTS_ENV = {"RSYSMON_TEST_HIDE_KERNEL_FEATURES": "bpf_trampoline,bpf_lsm"}
+
+
+def on_tracepoints(binary: Path, features: Features) -> Rsysmon:
+    """The rsysmon-tracepoints condition."""
+    monitor = Rsysmon(binary, features, env=TRACEPOINTS_ENV)
+    monitor.name = "rsysmon-tracepoints"
+    monitor.description = f"{monitor.description}, with {TRACEPOINTS_ENV}"
+    return monitor
 
 
 def _pairs(text: str) -> list[tuple[str, str]]:

@@ -64,7 +64,15 @@ impl Capability {
                 "fexit_vm_mmap",
                 "fexit_mprotect",
             ],
+            // Two mechanisms: the plan loads the fexit programs (the first
+            // six) or the syscall exit tracepoints (crate::takeover_hooks).
             Capability::Injection => &[
+                "on_arch_ptrace",
+                "on_compat_arch_ptrace",
+                "on_ptrace_attach",
+                "on_vm_writev_x64",
+                "on_vm_writev_ia32",
+                "on_mem_open",
                 "on_ptrace_exit",
                 "on_vm_writev_exit",
                 "on_openat_exit",

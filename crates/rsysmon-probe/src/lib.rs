@@ -18,6 +18,7 @@ pub mod pins;
 pub mod plan;
 pub mod records;
 mod skel;
+pub mod takeover_hooks;
 
 pub use blocked_files::BlockedFiles;
 pub use blocked_trees::{BlockedTrees, TreeKind};

@@ -29,6 +29,7 @@ use crate::pins;
 use crate::plan::Plan;
 use crate::records::record_loss_slot;
 use crate::skel::{RsysmonSkel, RsysmonSkelBuilder};
+use crate::takeover_hooks;
 use crate::FileId;
 
 const PAGE_SIZE: usize = 4096;
@@ -165,10 +166,12 @@ impl Probes {
         // Image loads through fexit where trampolines work: tried for real
         // (bpf_lsm.rs), as a kernel may refuse them whatever its BTF says.
         let trampolines = bpf_lsm::trampolines_usable(&features);
-        let mut plan = Plan::with_trampolines(&features, tracefs_ok, config.syscall_tracepoints, trampolines);
+        let mut plan = Plan::with_trampolines(&features, tracefs_ok, config.syscall_tracepoints, trampolines.clone());
         if let Some((capability, reason)) = plan.capabilities.first_missing(&[]) {
             return Err(ProbeError::Required { capability, reason: reason.to_string() });
         }
+        // Takeovers by fexit where trampolines work: no syscall tracepoint.
+        plan.choose_injection_fexit(trampolines.and_then(|()| takeover_hooks::missing_function().map_or(Ok(()), Err)));
 
         let (mut pin_dir, mut enforcement) = decide_enforcement(config, &features, &mut plan);
         let mut replaced = Vec::new();
@@ -208,16 +211,23 @@ impl Probes {
                 for c in optional {
                     let mut with = base.clone();
                     with.capabilities.set(c, plan.capabilities.get(c).cloned().expect("planned"));
-                    // Image loads: the tracepoints where the kernel refuses
-                    // the fexit programs, the syscall exit where it refuses
-                    // the VMA-store program.
-                    let fallbacks = if c == Capability::ImageLoad { with.image_load_fallbacks() } else { Vec::new() };
                     match open_and_load(config, &with, None) {
                         Ok(loaded) => {
                             skel = loaded;
                             base = with;
                         }
+                        // Image loads: the tracepoints where the kernel refuses
+                        // the fexit programs, the syscall exit where it refuses
+                        // the VMA-store program; takeovers: the syscall exits
+                        // where it refuses fexit.
                         Err(e) => {
+                            let fallbacks = match c {
+                                Capability::ImageLoad => with.image_load_fallbacks(),
+                                Capability::Injection => {
+                                    with.without_injection_fexit(&error_chain(&e)).into_iter().collect()
+                                }
+                                _ => Vec::new(),
+                            };
                             let loaded = fallbacks
                                 .into_iter()
                                 .find_map(|plan| open_and_load(config, &plan, None).ok().map(|skel| (skel, plan)));

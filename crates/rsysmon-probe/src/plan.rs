@@ -12,6 +12,7 @@
 use crate::capability::{Capabilities, Capability, CapabilityState};
 use crate::error::ProbeError;
 use crate::features::{Feature, KernelFeatures};
+use crate::takeover_hooks::{self, FEXIT_MECHANISM, SYSCALL_EXIT_MECHANISM};
 
 /// The exit program where sched_process_exit passes `group_dead`.
 pub const EXIT_GROUP_DEAD: &str = "on_exit";
@@ -70,6 +71,12 @@ pub struct Plan {
     /// Load the blocking capability's BPF LSM programs: set by the loader
     /// where blocking is wanted and [`crate::bpf_lsm::lsm_usable`].
     pub lsm: bool,
+    /// Takeovers by fexit programs instead of syscall exit tracepoints
+    /// ([`Plan::choose_injection_fexit`]).
+    pub injection_fexit: bool,
+    /// What injection is on the syscall exit tracepoints: the fallback
+    /// when the kernel refuses the fexit programs.
+    injection_by_syscall_exit: CapabilityState,
 }
 
 impl Plan {
@@ -128,7 +135,7 @@ impl Plan {
 
         let injection = match &syscalls {
             Err(why) => Off(why.clone()),
-            Ok(()) => On("sys_exit_ptrace/process_vm_writev/open*".into()),
+            Ok(()) => On(SYSCALL_EXIT_MECHANISM.into()),
         };
 
         Plan {
@@ -140,11 +147,13 @@ impl Plan {
             capabilities: Capabilities::new([
                 (Capability::Process, process),
                 (Capability::ImageLoad, image_load),
-                (Capability::Injection, injection),
+                (Capability::Injection, injection.clone()),
             ]),
             image_trampolines: false,
             image_load_without_trampolines: None,
             lsm: false,
+            injection_fexit: false,
+            injection_by_syscall_exit: injection,
         }
     }
 
@@ -170,6 +179,50 @@ impl Plan {
         plan
     }
 
+    /// See takeovers with fexit programs where `trampolines` says the
+    /// kernel runs them (x86-64 only: the process_vm_writev entry points
+    /// are x86's): no syscall tracepoint then, even with
+    /// `--no-syscall-tracepoints`. Otherwise the syscall exit
+    /// tracepoints stay, and the capabilities line says why.
+    pub fn choose_injection_fexit(&mut self, trampolines: Result<(), String>) {
+        use CapabilityState::{Off, On};
+        match trampolines {
+            Ok(()) if cfg!(target_arch = "x86_64") => {
+                self.injection_fexit = true;
+                self.capabilities.set(Capability::Injection, On(FEXIT_MECHANISM.into()));
+            }
+            Ok(()) => {}
+            Err(why) => {
+                if let Some(On(how)) = self.capabilities.get(Capability::Injection) {
+                    let how = format!("{how}; fexit not used: {why}");
+                    self.capabilities.set(Capability::Injection, On(how.clone()));
+                    self.injection_by_syscall_exit = On(how);
+                } else if let Some(Off(off)) = self.capabilities.get(Capability::Injection) {
+                    let off = format!("{off}; fexit not used: {why}");
+                    self.capabilities.set(Capability::Injection, Off(off.clone()));
+                    self.injection_by_syscall_exit = Off(off);
+                }
+            }
+        }
+    }
+
+    /// This plan with takeovers seen by the syscall exit tracepoints, for
+    /// a kernel that refuses the fexit programs; None where the plan does
+    /// not use them, or the tracepoints cannot run either.
+    pub fn without_injection_fexit(&self, refused: &str) -> Option<Plan> {
+        let CapabilityState::On(how) = &self.injection_by_syscall_exit else { return None };
+        if !self.injection_fexit {
+            return None;
+        }
+        let mut plan = self.clone();
+        plan.injection_fexit = false;
+        plan.capabilities.set(
+            Capability::Injection,
+            CapabilityState::On(format!("{how}; the kernel refused the fexit programs: {refused}")),
+        );
+        Some(plan)
+    }
+
     /// Whether `program` loads: its capability is on and, for a variant,
     /// it is the chosen one. A program of no capability is an error.
     pub fn autoload(&self, program: &str) -> Result<bool, ProbeError> {
@@ -193,6 +246,12 @@ impl Plan {
             return Ok(false);
         }
         if MPROTECT_PROGRAMS.contains(&program) && !self.syscall_tracepoints {
+            return Ok(false);
+        }
+        if takeover_hooks::FEXIT_PROGRAMS.contains(&program) && !self.injection_fexit {
+            return Ok(false);
+        }
+        if takeover_hooks::SYSCALL_EXIT_PROGRAMS.contains(&program) && self.injection_fexit {
             return Ok(false);
         }
         Ok(self.capabilities.is_on(capability))
@@ -338,7 +397,9 @@ mod tests {
         for program in Capability::ALL.iter().flat_map(|c| c.programs()) {
             let other_mmap =
                 [MMAP_SYSCALL_EXIT, MMAP_VMA_STORE, MMAP_MA_WRITE].contains(program) && *program != plan.mmap_program;
-            let other = other_mmap || IMAGE_FEXIT_PROGRAMS.contains(program);
+            let other = other_mmap
+                || IMAGE_FEXIT_PROGRAMS.contains(program)
+                || takeover_hooks::FEXIT_PROGRAMS.contains(program);
             if *program != EXIT_GROUP_DEAD && !other && !Capability::Blocking.programs().contains(program) {
                 assert!(plan.autoload(program).unwrap(), "{program}");
             }
@@ -490,5 +551,53 @@ mod tests {
         assert_eq!(fallbacks.len(), if cfg!(target_arch = "x86_64") { 2 } else { 1 });
         assert_eq!(fallbacks.last().unwrap().mmap_program, MMAP_SYSCALL_EXIT);
         assert!(plan.without_vma_store().is_none(), "the store fallback comes after the tracepoint plan");
+    }
+
+    #[test]
+    fn where_trampolines_work_takeovers_are_seen_by_fexit_without_syscall_tracepoints() {
+        if !cfg!(target_arch = "x86_64") {
+            return;
+        }
+        let mut plan = Plan::with_syscall_tracepoints(&debian_12(), Ok(()), false);
+        plan.choose_injection_fexit(Ok(()));
+        assert_eq!(mechanism(&plan, Capability::Injection), FEXIT_MECHANISM);
+        for program in takeover_hooks::FEXIT_PROGRAMS {
+            assert!(plan.autoload(program).unwrap(), "{program}");
+        }
+        for program in takeover_hooks::SYSCALL_EXIT_PROGRAMS.iter().chain(&MPROTECT_PROGRAMS) {
+            assert!(!plan.autoload(program).unwrap(), "{program}");
+        }
+        // Refused by the verifier: nothing to fall back to in this mode.
+        assert!(plan.without_injection_fexit("no").is_none());
+
+        let mut plan = Plan::new(&debian_12(), Ok(()));
+        plan.choose_injection_fexit(Ok(()));
+        assert!(plan.autoload("on_mem_open").unwrap() && !plan.autoload("on_openat_exit").unwrap());
+        let back = plan.without_injection_fexit("E2BIG").unwrap();
+        assert_eq!(
+            mechanism(&back, Capability::Injection),
+            format!("{SYSCALL_EXIT_MECHANISM}; the kernel refused the fexit programs: E2BIG")
+        );
+        assert!(back.autoload("on_openat_exit").unwrap() && !back.autoload("on_mem_open").unwrap());
+        assert!(back.without_injection_fexit("again").is_none());
+    }
+
+    #[test]
+    fn where_trampolines_are_refused_the_syscall_exits_stay_and_say_why() {
+        let mut plan = Plan::new(&debian_12(), Ok(()));
+        plan.choose_injection_fexit(Err("EPERM".into()));
+        assert_eq!(mechanism(&plan, Capability::Injection), format!("{SYSCALL_EXIT_MECHANISM}; fexit not used: EPERM"));
+        assert!(plan.autoload("on_ptrace_exit").unwrap() && !plan.autoload("on_arch_ptrace").unwrap());
+        assert!(plan.without_injection_fexit("no").is_none());
+
+        let mut off = Plan::with_syscall_tracepoints(&debian_12(), Ok(()), false);
+        off.choose_injection_fexit(Err("EPERM".into()));
+        assert_eq!(
+            off.capabilities.get(Capability::Injection),
+            Some(&CapabilityState::Off(format!("{SYSCALL_TRACEPOINTS_OFF}; fexit not used: EPERM")))
+        );
+        for program in Capability::Injection.programs() {
+            assert!(!off.autoload(program).unwrap(), "{program}");
+        }
     }
 }

@@ -46,7 +46,7 @@ fn a_capability_the_kernel_cannot_run_is_off_with_one_notice_and_the_rest_runs()
     for line in capability_lines {
         assert!(line.contains("process on (tp_btf sched_process_fork/exec/exit"), "{line}");
         assert!(line.contains(", image-load off (bpf_iter_task_vma is hidden"), "{line}");
-        assert!(line.contains(", injection on (sys_exit_ptrace"), "{line}");
+        assert!(line.contains(", injection on (sys_exit_ptrace") || line.contains(", injection on (fexit "), "{line}");
     }
     assert!(!stderr.contains("sys_exit_mmap"), "no image-load probe attached: {stderr}");
     // Process and thread events go on; image loads are not reported.

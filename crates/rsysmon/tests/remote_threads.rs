@@ -1,4 +1,9 @@
 //! Remote threads and process tampering, with real injectors.
+//!
+//! Where the kernel runs BPF trampolines, takeovers are seen by fexit
+//! programs and no syscall tracepoint; elsewhere (this development VM) by
+//! syscall exit tracepoints. `RSYSMON_EXPECT_BPF_TRAMPOLINES=1` (the guest
+//! stage sets it) makes the tests fail on a silent fallback.
 
 mod support;
 
@@ -7,6 +12,42 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 use support::target::Target;
 use support::{die_with_test, field, of, program, run_program, Monitor};
+
+/// Whether the fexit mechanism must be in use (the guest stage says so).
+fn expect_trampolines() -> bool {
+    std::env::var("RSYSMON_EXPECT_BPF_TRAMPOLINES").is_ok_and(|v| v == "1")
+}
+
+/// The syscall tracepoints of the old takeover probes.
+const INJECTION_TRACEPOINTS: [&str; 5] = [
+    "syscalls/sys_exit_ptrace",
+    "syscalls/sys_exit_process_vm_writev",
+    "syscalls/sys_exit_open",
+    "syscalls/sys_exit_openat",
+    "syscalls/sys_exit_creat",
+];
+
+/// Check, from a stopped monitor's stderr, which mechanism saw the
+/// takeovers: fexit with none of the injection syscall tracepoints
+/// attached, or (where trampolines are refused) the tracepoints.
+fn assert_injection_mechanism(stderr: &str) {
+    let line = stderr.lines().find(|l| l.starts_with("rsysmon: capabilities: ")).expect("capabilities line");
+    let watching = stderr.lines().find(|l| l.starts_with("rsysmon: watching")).expect("the watching line");
+    if line.contains("injection on (fexit ") {
+        for section in
+            ["fexit/arch_ptrace", "fexit/ptrace_attach", "fexit/mem_open", "fexit/__x64_sys_process_vm_writev"]
+        {
+            assert!(watching.contains(section), "{section}: {watching}");
+        }
+        for tracepoint in INJECTION_TRACEPOINTS {
+            assert!(!watching.contains(tracepoint), "{tracepoint}: {watching}");
+        }
+    } else {
+        assert!(!expect_trampolines(), "RSYSMON_EXPECT_BPF_TRAMPOLINES=1 but: {line}");
+        assert!(line.contains("injection on (sys_exit_ptrace/process_vm_writev/open*; fexit not used: "), "{line}");
+        assert!(watching.contains("tracepoint/syscalls/sys_exit_ptrace"), "{watching}");
+    }
+}
 
 fn remote_threads_in(events: &[Value], pid: u32) -> Vec<Value> {
     of(events, "remote-thread", pid)
@@ -63,6 +104,7 @@ fn a_ptrace_injection_is_one_remote_thread_naming_both_sides() {
         .collect();
     seen.sort();
     assert_eq!(seen, [("ptrace-attach".to_string(), 1), ("ptrace-setregs".to_string(), 2)]);
+    assert_injection_mechanism(&monitor.stop().1);
 }
 
 #[test]
@@ -85,6 +127,7 @@ fn a_process_vm_writev_trigger_is_a_remote_thread() {
     assert_eq!(found[0]["method"], "process-vm-writev");
     assert_eq!(tamper_methods(&events, target.pid, injector), ["process-vm-writev"]);
     assert_eq!(tampers(&events, target.pid, injector)[0]["count"], 1);
+    assert_injection_mechanism(&monitor.stop().1);
 }
 
 #[test]
@@ -108,6 +151,46 @@ fn writing_proc_pid_mem_is_a_remote_thread_however_the_file_is_named() {
         assert_eq!(found[0]["method"], "proc-mem", "{mode}");
         assert_eq!(tamper_methods(&events, target.pid, injector), ["proc-mem"], "{mode}");
     }
+    assert_injection_mechanism(&monitor.stop().1);
+}
+
+/// With `--no-syscall-tracepoints`, where trampolines work, every kind of
+/// takeover is still seen (fexit); where they do not, injection is off and
+/// says why.
+#[test]
+fn without_syscall_tracepoints_takeovers_are_seen_where_trampolines_work() {
+    require_root!();
+    let monitor = Monitor::start(&["--no-syscall-tracepoints"]);
+    let ptrace_target = Target::start();
+    let (by_ptrace, _) =
+        run_program(&program("inject_ptrace"), &[&ptrace_target.pid.to_string(), &ptrace_target.entry]);
+    let ptrace_tid = ptrace_target.remote_tid();
+    let vm_target = Target::start();
+    let (by_vm, _) = run_program(&program("inject_vm_write"), &[&vm_target.pid.to_string(), &vm_target.trigger]);
+    let vm_tid = vm_target.remote_tid();
+    let mem_target = Target::start();
+    let (by_mem, _) =
+        run_program(&program("inject_proc_mem"), &[&mem_target.pid.to_string(), &mem_target.trigger, "relative"]);
+    let mem_tid = mem_target.remote_tid();
+    if !monitor.stderr().contains("injection on (fexit ") {
+        let (events, stderr) = monitor.stop();
+        assert!(!expect_trampolines(), "RSYSMON_EXPECT_BPF_TRAMPOLINES=1 but: {stderr}");
+        assert!(stderr.contains("injection off (syscall tracepoints are off"), "{stderr}");
+        assert!(of(&events, "process-tamper", ptrace_target.pid).is_empty(), "{events:#?}");
+        return;
+    }
+    let events = monitor.wait_for("the three remote threads and their takeovers", |e| {
+        detected(e, ptrace_target.pid, ptrace_tid, by_ptrace, &["ptrace-attach", "ptrace-setregs"])
+            && detected(e, vm_target.pid, vm_tid, by_vm, &["process-vm-writev"])
+            && detected(e, mem_target.pid, mem_tid, by_mem, &["proc-mem"])
+    });
+    let (_, stderr) = monitor.stop();
+    let watching = stderr.lines().find(|l| l.starts_with("rsysmon: watching")).expect("the watching line");
+    assert!(!watching.contains("tracepoint/syscalls/"), "{watching}");
+    assert_injection_mechanism(&stderr);
+    assert_eq!(remote_threads_in(&events, ptrace_target.pid)[0]["method"], "ptrace-setregs");
+    assert_eq!(remote_threads_in(&events, vm_target.pid)[0]["method"], "process-vm-writev");
+    assert_eq!(remote_threads_in(&events, mem_target.pid)[0]["method"], "proc-mem");
 }
 
 /// The pending syscall of a seized thread rewritten into clone() with

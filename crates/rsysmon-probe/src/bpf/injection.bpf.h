@@ -13,9 +13,16 @@
  * the correlation survives ring-buffer loss; they expire after the window
  * (and the LRU map forgets the oldest).
  *
- * Only syscall *exit* tracepoints are attached (see image.bpf.h): the
- * arguments are still in the caller's saved registers, and an exit probe
- * of a syscall nobody is making costs the rest of the machine nothing.
+ * Two mechanisms see the takeovers; the plan loads one (plan.rs):
+ * - here, syscall *exit* tracepoints: the arguments are still in the
+ *   caller's saved registers. Attaching any syscall tracepoint puts every
+ *   syscall of the machine on the kernel's slow path, and they miss the
+ *   32-bit entry (int 0x80);
+ * - where the kernel runs BPF trampolines, fexit programs on the kernel
+ *   functions that do the takeover (injection_fexit.bpf.h): only those
+ *   calls pay, 32-bit callers included.
+ * Both report through tampered() below and mark the same `takeovers` map,
+ * so what follows a takeover does not depend on how it was seen.
  *
  * Attaching (PTRACE_ATTACH/SEIZE) marks the target thread too, unless the
  * tracer is an ancestor of the target, and a thread created while its
@@ -46,6 +53,7 @@
 #define PTRACE_SETREGS 13
 #define PTRACE_SETFPREGS 15
 #define PTRACE_ATTACH 16
+#define PTRACE_SETFPXREGS 19 /* 32-bit x86 only */
 #define PTRACE_SETREGSET 0x4205
 #define PTRACE_SEIZE 0x4206
 #define O_ACCMODE 3
@@ -192,6 +200,39 @@ static __always_inline struct pt_regs *syscall_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
+/*
+ * The takeover a successful ptrace `request` is, if any: its method, and
+ * whether it marks the whole process (memory) or the thread (registers).
+ */
+static __always_inline bool ptrace_takeover(long request, __u32 *method, bool *whole_process)
+{
+	*whole_process = false;
+	switch (request) {
+	case PTRACE_POKETEXT:
+	case PTRACE_POKEDATA:
+		*method = TAMPER_PTRACE_POKE;
+		*whole_process = true;
+		return true;
+	case PTRACE_POKEUSR:
+		*method = TAMPER_PTRACE_POKE;
+		return true;
+	case PTRACE_SETREGS:
+	case PTRACE_SETFPREGS:
+	case PTRACE_SETFPXREGS:
+	case PTRACE_SETREGSET:
+		*method = TAMPER_PTRACE_SETREGS;
+		return true;
+	case PTRACE_ATTACH:
+		*method = TAMPER_PTRACE_ATTACH;
+		return true;
+	case PTRACE_SEIZE:
+		*method = TAMPER_PTRACE_SEIZE;
+		return true;
+	default:
+		return false;
+	}
+}
+
 SEC("tracepoint/syscalls/sys_exit_ptrace")
 int on_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -200,61 +241,36 @@ int on_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 	struct pt_regs *regs = syscall_regs();
 	long request = PT_REGS_PARM1_SYSCALL(regs);
 	__u32 target = PT_REGS_PARM2_SYSCALL(regs);
-
 	__u32 method;
-	bool whole_process = false;
-	switch (request) {
-	case PTRACE_POKETEXT:
-	case PTRACE_POKEDATA:
-		method = TAMPER_PTRACE_POKE;
-		whole_process = true;
-		break;
-	case PTRACE_POKEUSR:
-		method = TAMPER_PTRACE_POKE;
-		break;
-	case PTRACE_SETREGS:
-	case PTRACE_SETFPREGS:
-	case PTRACE_SETREGSET:
-		method = TAMPER_PTRACE_SETREGS;
-		break;
-	case PTRACE_ATTACH:
-		method = TAMPER_PTRACE_ATTACH;
-		break;
-	case PTRACE_SEIZE:
-		method = TAMPER_PTRACE_SEIZE;
-		break;
-	default:
-		return 0;
-	}
-	tampered(task_by_vpid(target), method, whole_process);
+	bool whole_process;
+	/* Looked up only for a request that takes over: most are reads. */
+	if (ptrace_takeover(request, &method, &whole_process))
+		tampered(task_by_vpid(target), method, whole_process);
 	return 0;
+}
+
+/* process_vm_writev(pid, ...) returned `written`: bytes written, or an error. */
+static __always_inline void vm_written(__u32 pid, long written)
+{
+	if (written <= 0)
+		return; /* failed, or 0 bytes written: nothing touched */
+	tampered(task_by_vpid(pid), TAMPER_PROCESS_VM_WRITEV, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_process_vm_writev")
 int on_vm_writev_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (ctx->ret <= 0)
-		return 0; /* failed, or 0 bytes written: nothing touched */
-	tampered(task_by_vpid(PT_REGS_PARM1_SYSCALL(syscall_regs())), TAMPER_PROCESS_VM_WRITEV, true);
+	vm_written(PT_REGS_PARM1_SYSCALL(syscall_regs()), ctx->ret);
 	return 0;
 }
 
 /*
- * An open returned the new descriptor `fd`: if it is a /proc/PID/mem file
- * open for writing, PID's memory can now be written. Reads the file from
- * the descriptor table, where the open just put it.
+ * `file` was just opened: if it is a /proc/PID/mem (or task/TID/mem) file
+ * open for writing, PID's memory can now be written. `file` is a BTF
+ * pointer or one the verifier knows only as a number.
  */
-static __always_inline void opened(long fd)
+static __always_inline void proc_mem_opened(struct file *file)
 {
-	struct task_struct *current = bpf_get_current_task_btf();
-	struct fdtable *fdt = current->files->fdt;
-	if (!fdt || fd >= fdt->max_fds)
-		return;
-	struct file **fds = fdt->fd;
-	struct file *slot = NULL;
-	bpf_core_read(&slot, sizeof(slot), &fds[fd]);
-	/* A number to the verifier: read with CORE_LOAD. */
-	struct file *file = slot;
 	if (!file || !(CORE_LOAD(struct file, file, f_mode) & FMODE_WRITE))
 		return;
 	struct inode *inode = CORE_LOAD(struct file, file, f_inode);
@@ -272,6 +288,23 @@ static __always_inline void opened(long fd)
 	if (!pid)
 		return; /* some other "mem" under /proc */
 	tampered(task_of_pid(pid), TAMPER_PROC_MEM, true);
+}
+
+/*
+ * An open returned the new descriptor `fd`: reads the file from the
+ * descriptor table, where the open just put it.
+ */
+static __always_inline void opened(long fd)
+{
+	struct task_struct *current = bpf_get_current_task_btf();
+	struct fdtable *fdt = current->files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return;
+	struct file **fds = fdt->fd;
+	struct file *slot = NULL;
+	bpf_core_read(&slot, sizeof(slot), &fds[fd]);
+	/* A number to the verifier: read with CORE_LOAD. */
+	proc_mem_opened(slot);
 }
 
 /* open and openat say in their flags whether the file may be written: most

@@ -14,6 +14,8 @@
  */
 #include "common.bpf.h"
 #include "injection.bpf.h"
+/* Loaded instead of injection.bpf.h's tracepoints where trampolines work. */
+#include "injection_fexit.bpf.h"
 #include "process.bpf.h"
 #include "image.bpf.h"
 #include "image_store.bpf.h"

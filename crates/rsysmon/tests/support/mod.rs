@@ -99,6 +99,11 @@ impl Monitor {
         self.child.id()
     }
 
+    /// Its stderr so far (the startup lines once started).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     /// Everything received so far.
     pub fn events(&self) -> Vec<Value> {
         self.events.lock().unwrap().clone()
