@@ -13,9 +13,12 @@
 # The guest runs under TCG (no nested virtualisation here). TCG's wall
 # clock follows the host's load, so its ratios swing with whatever else
 # runs. The guest is given one CPU and an instruction-counting clock
-# instead (QEMU -icount shift=0,sleep=off: one virtual ns per guest
-# instruction, idle time skipped): a ratio then compares the work the guest
-# executed, whatever the host is doing. It counts rsysmon's own reader on
+# instead (QEMU -icount shift=0: one virtual ns per guest instruction;
+# idle time still passes at the host's pace, so timeouts in the guest
+# hold): a ratio then compares the work the guest executed, whatever the
+# host is doing, for workloads that never wait (syscalls, mmapanon,
+# dlopen). spawn waits on the host for every exec (the guest's root is
+# shared over 9p), so its ratios keep the host's noise. It counts rsysmon's own reader on
 # the same CPU too, so event-heavy workloads (spawn, dlopen) pay for the
 # user-space side as well as the probes. RSYSMON_VM_KERNEL picks another
 # kernel (scripts/vm-run.sh).
@@ -26,6 +29,6 @@ cd "$(dirname "$0")/.."
     --conditions rsysmon,rsysmon-tracepoints
 export RSYSMON_VM_CPUS=${RSYSMON_VM_CPUS:-1}
 export RSYSMON_VM_ACCEL=tcg
-export RSYSMON_VM_QEMU_OPTS=${RSYSMON_VM_QEMU_OPTS:--icount shift=0,sleep=off}
+export RSYSMON_VM_QEMU_OPTS=${RSYSMON_VM_QEMU_OPTS:--icount shift=0}
 exec scripts/vm-run.sh -- bench/run.sh --no-install --build-dir /tmp/bench-build \
     --results-dir /tmp/bench-results "$@"

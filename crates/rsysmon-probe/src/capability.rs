@@ -64,22 +64,9 @@ impl Capability {
                 "fexit_vm_mmap",
                 "fexit_mprotect",
             ],
-            // Two mechanisms: the plan loads the fexit programs (the first
-            // six) or the syscall exit tracepoints (crate::takeover_hooks).
-            Capability::Injection => &[
-                "on_arch_ptrace",
-                "on_compat_arch_ptrace",
-                "on_ptrace_attach",
-                "on_vm_writev_x64",
-                "on_vm_writev_ia32",
-                "on_mem_open",
-                "on_ptrace_exit",
-                "on_vm_writev_exit",
-                "on_openat_exit",
-                "on_openat2_exit",
-                "on_open_exit",
-                "on_creat_exit",
-            ],
+            // Two mechanisms: the plan loads the fexit programs or the
+            // syscall exit tracepoints (crate::takeover_hooks).
+            Capability::Injection => &crate::takeover_hooks::PROGRAMS,
             // Loaded only where BPF LSM works (`Plan::lsm`); elsewhere its
             // kernel half is the image-load programs' kill.
             Capability::Blocking => &["lsm_bprm_check", "lsm_mmap_file", "lsm_file_mprotect"],

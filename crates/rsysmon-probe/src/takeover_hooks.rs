@@ -11,19 +11,28 @@
 use libbpf_rs::btf::types::Func;
 use libbpf_rs::btf::Btf;
 
-/// The fexit programs, by function name.
-pub const FEXIT_PROGRAMS: [&str; 6] = [
+/// Every injection program: the fexit programs, then the syscall exit
+/// tracepoint programs they replace. The plan loads one half.
+pub const PROGRAMS: [&str; 12] = [
     "on_arch_ptrace",
     "on_compat_arch_ptrace",
     "on_ptrace_attach",
     "on_vm_writev_x64",
     "on_vm_writev_ia32",
     "on_mem_open",
+    "on_ptrace_exit",
+    "on_vm_writev_exit",
+    "on_openat_exit",
+    "on_openat2_exit",
+    "on_open_exit",
+    "on_creat_exit",
 ];
 
+/// The fexit programs, by function name.
+pub const FEXIT_PROGRAMS: &[&str] = PROGRAMS.split_at(6).0;
+
 /// The syscall exit tracepoint programs they replace.
-pub const SYSCALL_EXIT_PROGRAMS: [&str; 6] =
-    ["on_ptrace_exit", "on_vm_writev_exit", "on_openat_exit", "on_openat2_exit", "on_open_exit", "on_creat_exit"];
+pub const SYSCALL_EXIT_PROGRAMS: &[&str] = PROGRAMS.split_at(6).1;
 
 /// The kernel functions the fexit programs attach to (x86-64).
 pub const TARGET_FUNCTIONS: [&str; 6] = [
@@ -31,7 +40,7 @@ pub const TARGET_FUNCTIONS: [&str; 6] = [
     "compat_arch_ptrace",
     "ptrace_attach",
     "__x64_sys_process_vm_writev",
-    "__ia32_compat_sys_process_vm_writev",
+    "__ia32_sys_process_vm_writev",
     "mem_open",
 ];
 
@@ -59,7 +68,7 @@ mod tests {
 
     #[test]
     fn every_takeover_program_belongs_to_injection() {
-        for program in FEXIT_PROGRAMS.iter().chain(&SYSCALL_EXIT_PROGRAMS) {
+        for program in PROGRAMS {
             assert_eq!(crate::Capability::of_program(program), Some(crate::Capability::Injection), "{program}");
         }
     }

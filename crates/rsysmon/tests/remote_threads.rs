@@ -193,6 +193,34 @@ fn without_syscall_tracepoints_takeovers_are_seen_where_trampolines_work() {
     assert_eq!(remote_threads_in(&events, mem_target.pid)[0]["method"], "proc-mem");
 }
 
+/// PTRACE_POKEUSER and process_vm_writev through the 32-bit syscall entry
+/// (`int 0x80`) of a 64-bit process: seen where takeovers are fexit
+/// programs (compat_arch_ptrace, the 32-bit process_vm_writev entry);
+/// syscall tracepoints never fire for them (docs/events.md).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn takeovers_through_the_32_bit_syscall_entry_are_seen_by_fexit() {
+    require_root!();
+    let monitor = Monitor::start(&[]);
+    let fexit = monitor.stderr().contains("injection on (fexit ");
+    let (injector, lines) = run_program(&program("takeover_int80"), &[]);
+    assert_eq!((field(&lines, "poke "), field(&lines, "written ")), (vec![0], vec![8]), "{lines:?}");
+    let child = field(&lines, "child ")[0];
+    if !fexit {
+        assert!(!expect_trampolines(), "RSYSMON_EXPECT_BPF_TRAMPOLINES=1 but: {}", monitor.stderr());
+        eprintln!("not checked: takeovers are seen by syscall tracepoints here, which miss int 0x80");
+        return;
+    }
+    let events = monitor.wait_for("both 32-bit takeovers", |e| {
+        let seen = tamper_methods(e, child, injector);
+        ["ptrace-poke", "process-vm-writev"].iter().all(|m| seen.iter().any(|s| s == m))
+    });
+    let poke = tampers(&events, child, injector).into_iter().find(|e| e["method"] == "ptrace-poke").unwrap();
+    assert_eq!(poke["tid"], child, "{poke}");
+    assert_eq!(poke["count"], 1, "{poke}");
+    assert!(poke["creator_comm"].as_str().unwrap().starts_with("takeover_int80"), "{poke}");
+}
+
 /// The pending syscall of a seized thread rewritten into clone() with
 /// PTRACE_SET_SYSCALL_INFO: no register or memory write request is made,
 /// so the thread's being traced (or having been seized) is what makes it

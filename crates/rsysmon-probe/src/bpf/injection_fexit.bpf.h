@@ -16,8 +16,8 @@
  *   PTRACE_POKE* through ptrace_request, called from them.
  * - ptrace_attach(task, request, addr, flags): PTRACE_ATTACH and
  *   PTRACE_SEIZE, which sys_ptrace handles before arch_ptrace.
- * - the process_vm_writev syscall's own entry points (x86-64 and 32-bit
- *   compat): process_vm_rw, which all four process_vm_* syscalls share,
+ * - the process_vm_writev syscall's own entry points (x86-64 and 32-bit):
+ *   process_vm_rw, which all four process_vm_* syscalls share,
  *   takes seven arguments, more than 6.1's trampolines pass. An fexit on
  *   a syscall's wrapper is a function trampoline on that syscall only,
  *   not a syscall tracepoint; its one argument is the caller's pt_regs.
@@ -77,8 +77,10 @@ int BPF_PROG(on_vm_writev_x64, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* From 32-bit code (int 0x80, sysenter): pid in bx. */
-SEC("fexit/__ia32_compat_sys_process_vm_writev")
+/* From 32-bit code (int 0x80, sysenter): pid in bx. The 32-bit table
+ * calls the native entry (import_iovec reads 32-bit iovecs itself since
+ * 5.10); __ia32_compat_sys_process_vm_writev is only a weak stub. */
+SEC("fexit/__ia32_sys_process_vm_writev")
 int BPF_PROG(on_vm_writev_ia32, struct pt_regs *regs, long ret)
 {
 	vm_written(BPF_CORE_READ(regs, bx), ret);

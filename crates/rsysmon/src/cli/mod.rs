@@ -251,8 +251,9 @@ pub struct PipelineArgs {
 
     /// Attach no syscall tracepoint, so that no syscall of the machine
     /// takes the kernel's slow path: image loads by mmap are seen only
-    /// where the kernel traces VMA stores, mprotect and injection are not
-    /// seen (sets probes.syscall_tracepoints = false; docs/kernels.md).
+    /// where the kernel traces VMA stores, mprotect is not seen, and
+    /// takeovers only where the kernel runs BPF trampolines (sets
+    /// probes.syscall_tracepoints = false; docs/kernels.md).
     #[arg(long)]
     pub no_syscall_tracepoints: bool,
 }

@@ -386,7 +386,7 @@ idle_timeout_secs = {}   # time to send a whole request line
 include_kernel_threads = {}
 ring_buffer_kib = {}
 require = []             # start only with these too, e.g. [\"image-load\", \"blocking\"]
-syscall_tracepoints = {}  # false: no syscall slow path; no mprotect or injection probes (docs/kernels.md)
+syscall_tracepoints = {}  # false: no syscall slow path; no mprotect probe, injection only by fexit (docs/kernels.md)
 
 [remote_threads]
 window_secs = {}         # a thread created this soon after a takeover is remote
