@@ -22,8 +22,16 @@ fn threads_are_reported_with_the_tids_they_see_and_never_as_processes() {
     tids.sort();
     created.sort();
     exited.sort();
-    assert_eq!(created, tids);
-    assert_eq!(exited, tids);
+    // On a mismatch, every event that names one of the tids, to tell a
+    // wrong tid from a wrong pid or a missing event.
+    let context = || {
+        let named: Vec<u32> = tids.iter().chain(&created).copied().collect();
+        let all: Vec<&serde_json::Value> =
+            events.iter().filter(|e| named.iter().any(|t| e["tid"] == *t || e["pid"] == *t)).collect();
+        format!("pid {pid}; events naming these tids: {all:#?}")
+    };
+    assert_eq!(created, tids, "{}", context());
+    assert_eq!(exited, tids, "{}", context());
     for e in of(&events, "thread-create", pid) {
         assert_eq!(e["creator_tid"], pid, "main thread created each");
     }
