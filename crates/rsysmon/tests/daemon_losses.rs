@@ -84,11 +84,19 @@ fn with_forced_kernel_and_client_loss_every_stream_agrees_with_status_per_stage(
     let (reading_lost, stalled_lost) = (losses(&seen), losses(&late));
     assert!(lost_in_status("kernel") > 1000, "the held burst lost only {}: {status}", lost_in_status("kernel"));
     assert!(lost_in_status("client") > 0, "the stalled client lost nothing: {status}");
-    // The reader lost nothing of its own; both were told every kernel loss.
-    assert_eq!(reading_lost.get("client"), None, "{reading_lost:?}");
+    // Both were told every kernel loss. Client losses are each client's
+    // own: the stalled one lost some; the reading one keeps up on a quiet
+    // machine but may fall behind on a loaded one. Together they are what
+    // status counts.
     assert_eq!(reading_lost.get("kernel").copied(), Some(lost_in_status("kernel")), "{reading_lost:?} vs {status}");
     assert_eq!(stalled_lost.get("kernel").copied(), Some(lost_in_status("kernel")), "{stalled_lost:?} vs {status}");
-    assert_eq!(stalled_lost.get("client").copied(), Some(lost_in_status("client")), "{stalled_lost:?} vs {status}");
+    let client = |lost: &BTreeMap<String, u64>| lost.get("client").copied().unwrap_or(0);
+    assert!(client(&stalled_lost) > 0, "{stalled_lost:?}");
+    assert_eq!(
+        client(&reading_lost) + client(&stalled_lost),
+        lost_in_status("client"),
+        "{reading_lost:?} + {stalled_lost:?} vs {status}"
+    );
     for stage in ["decode", "queue"] {
         assert_eq!(lost_in_status(stage), 0, "{status}");
     }
