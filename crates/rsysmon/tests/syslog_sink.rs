@@ -41,6 +41,18 @@ fn wait_for_exit(rsyslog: &Rsyslog, pid: u32) -> Vec<Value> {
     }
 }
 
+/// A 20-thread workload reaches `rsyslog` whole: 20 creates, 20 exits,
+/// every seq once, in order, none missing (each message kept whole).
+fn twenty_threads_arrive_whole(rsyslog: &Rsyslog) {
+    let (pid, _) = run_program(&program("threads"), &["20"]);
+    let events = wait_for_exit(rsyslog, pid);
+    assert_eq!(of(&events, "thread-create", pid).len(), 20);
+    assert_eq!(of(&events, "thread-exit", pid).len(), 20);
+    for pair in events.windows(2) {
+        assert_eq!(pair[1]["seq"].as_u64().unwrap(), pair[0]["seq"].as_u64().unwrap() + 1, "{}", pair[1]);
+    }
+}
+
 /// A daemon whose syslog sink sends to `rsyslog` over TCP.
 fn daemon_to(rsyslog: &Rsyslog) -> Daemon {
     Daemon::start(&format!(
@@ -54,15 +66,7 @@ fn rsyslog_receives_every_event_of_a_workload_octet_counted() {
     require_root!();
     let rsyslog = Rsyslog::start();
     let daemon = daemon_to(&rsyslog);
-    let (pid, _) = run_program(&program("threads"), &["20"]);
-    let events = wait_for_exit(&rsyslog, pid);
-    assert_eq!(of(&events, "thread-create", pid).len(), 20);
-    assert_eq!(of(&events, "thread-exit", pid).len(), 20);
-    // Every seq once, in order, none missing: octet counting kept each
-    // message whole.
-    for pair in events.windows(2) {
-        assert_eq!(pair[1]["seq"].as_u64().unwrap(), pair[0]["seq"].as_u64().unwrap() + 1, "{}", pair[1]);
-    }
+    twenty_threads_arrive_whole(&rsyslog);
     let status = daemon.status();
     let sink = status["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "syslog").unwrap().clone();
     assert_eq!(sink["state"], "up", "{sink}");
@@ -109,13 +113,7 @@ fn over_tls_rsyslog_receives_every_event_and_an_untrusted_collector_gets_none() 
         )
     };
     let daemon = Daemon::start(&syslog(&format!("tls:127.0.0.1:{}", rsyslog.port), &ca));
-    let (pid, _) = run_program(&program("threads"), &["20"]);
-    let events = wait_for_exit(&rsyslog, pid);
-    assert_eq!(of(&events, "thread-create", pid).len(), 20);
-    assert_eq!(of(&events, "thread-exit", pid).len(), 20);
-    for pair in events.windows(2) {
-        assert_eq!(pair[1]["seq"].as_u64().unwrap(), pair[0]["seq"].as_u64().unwrap() + 1, "{}", pair[1]);
-    }
+    twenty_threads_arrive_whole(&rsyslog);
     let sink = daemon.status()["sinks"].as_array().unwrap().iter().find(|s| s["name"] == "syslog").unwrap().clone();
     assert_eq!(sink["state"], "up", "{sink}");
     assert_eq!(sink["destination"], format!("tls:127.0.0.1:{}", rsyslog.port));

@@ -73,7 +73,9 @@ pub fn pump(
             hub.publish(loss);
         }
         let mut snapshot = sensor.borrow().stats().clone();
-        snapshot.set_kernel_refusals(probes.lsm_refusals());
+        if probes.enforcement().is_lsm() {
+            snapshot.set_kernel_refusals(probes.lsm_refusals());
+        }
         *stats.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
         Ok(())
     };
