@@ -73,9 +73,7 @@ pub fn pump(
             hub.publish(loss);
         }
         let mut snapshot = sensor.borrow().stats().clone();
-        if probes.enforcement().is_lsm() {
-            snapshot.set_kernel_refusals(probes.lsm_refusals());
-        }
+        snapshot.set_kernel_refusals(probes.lsm_refusals());
         *stats.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
         Ok(())
     };
